@@ -104,7 +104,9 @@ class ConfigError(LocalError):
     """The server's configuration (key, base URL, folders, state) is missing or malformed."""
 
     default_code = "CONFIG_ERROR"
-    default_next_step = "Fix the named setting (environment or .env) and restart; `postqued-mcp doctor` checks it."
+    default_next_step = (
+        "Fix the named setting (environment or .env) and restart; `postqued-mcp doctor` checks it."
+    )
 
 
 class JournalError(LocalError):
@@ -195,7 +197,9 @@ class RateLimitedError(APIError):
 
 class ServerError(APIError):
     default_code = "SERVER_ERROR"
-    default_next_step = "PostQued had a transient failure; for reads try again shortly, for writes read state first."
+    default_next_step = (
+        "PostQued had a transient failure; for reads try again shortly, for writes read state first."
+    )
     retryable_by_default = True
 
 

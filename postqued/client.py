@@ -1,0 +1,588 @@
+"""The async PostQued client: auth, one route table per API version, retries, rate limits, errors.
+
+Two ``httpx.AsyncClient``s: one for the API (carries the bearer key, never follows redirects) and one
+for presigned storage (no auth header at all, never follows redirects). Every call goes through
+``_send``, which owns the one retry policy, the local token buckets and the mapping to typed errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+
+from postqued import __version__
+from postqued.clock import Clock, SystemClock
+from postqued.errors import (
+    APIError,
+    LocalError,
+    OutcomeUnknownError,
+    PostQuedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    api_error,
+)
+from postqued.models import (
+    ContentAsset,
+    ContentPage,
+    ContentUpdate,
+    CreatorInfo,
+    PlatformAccount,
+    PublishRequest,
+    PublishStatus,
+    UploadComplete,
+    UploadSession,
+    UploadStart,
+    Workspace,
+    parse_content,
+    parse_creator_info,
+    parse_publish,
+    parse_publish_list,
+    parse_upload_session,
+    parse_workspaces,
+)
+from postqued.settings import Settings
+
+log = logging.getLogger("postqued.client")
+
+Bucket = Literal["upload", "read", "publish", "delete"]
+# How a call may be repeated: reads always; idempotent writes (same effect twice) on any transient
+# failure; publish only with the same key and byte-identical body, and a lost answer is "unknown".
+CallKind = Literal["read", "write", "publish"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    bucket: Bucket
+    kind: CallKind
+
+
+ROUTES: dict[str, dict[str, Route]] = {
+    "v2": {
+        "context": Route("GET", "/v2/mcp/context", "read", "read"),
+        "integrations": Route("GET", "/v2/integrations", "read", "read"),
+        "creator_info": Route("GET", "/v2/integrations/{id}/creator-info", "read", "read"),
+        "content_upload": Route("POST", "/v2/content/upload", "upload", "write"),
+        "content_complete": Route("POST", "/v2/content/upload/complete", "upload", "write"),
+        "content_list": Route("GET", "/v2/content", "read", "read"),
+        "content_get": Route("GET", "/v2/content/{id}", "read", "read"),
+        "content_update": Route("PATCH", "/v2/content/{id}", "upload", "write"),
+        "content_delete": Route("DELETE", "/v2/content/{id}", "delete", "write"),
+        "publish": Route("POST", "/v2/publish", "publish", "publish"),
+        "publish_list": Route("GET", "/v2/publish", "read", "read"),
+        "publish_get": Route("GET", "/v2/publish/{id}", "read", "read"),
+        "publish_cancel": Route("POST", "/v2/publish/{id}/cancel", "publish", "write"),
+        "target_cancel": Route("POST", "/v2/publish/target/{id}/cancel", "publish", "write"),
+        "target_reschedule": Route("PATCH", "/v2/publish/target/{id}", "publish", "write"),
+        "publish_delete": Route("DELETE", "/v2/publish/{id}", "delete", "write"),
+    },
+    "v1": {
+        "content_upload": Route("POST", "/v1/content/upload", "upload", "write"),
+        "content_complete": Route("POST", "/v1/content/upload/complete", "upload", "write"),
+        "upload_image": Route("POST", "/v1/content/upload-image", "upload", "write"),
+        "integrations": Route("GET", "/v1/platform-accounts", "read", "read"),
+        "publish": Route("POST", "/v1/content/publish", "publish", "publish"),
+        "publish_get": Route("GET", "/v1/content/publish/{id}", "read", "read"),
+    },
+}
+
+
+def supports(api_version: str, route: str) -> bool:
+    """Whether ``route`` exists in ``api_version`` (tools without a route are not registered)."""
+    return route in ROUTES[api_version]
+
+
+@dataclass
+class RetryPolicy:
+    """One policy for every call class: capped, jittered exponential backoff and a Retry-After cap."""
+
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_wait: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter over ``base * 2**attempt`` capped at ``max_delay`` (attempt counts from 0)."""
+        return self.rng.uniform(0, min(self.max_delay, self.base_delay * (2**attempt)))
+
+
+class RateLimiter:
+    """Local sliding-window buckets matching PostQued's per-minute limits, so bursts queue, not 429."""
+
+    window = 60.0
+    margin = 0.25  # clocks of two machines never agree exactly
+
+    def __init__(self, limits: Mapping[str, int], clock: Clock) -> None:
+        self._limits = dict(limits)
+        self._clock = clock
+        self._sent: dict[str, deque[float]] = {name: deque() for name in limits}
+
+    def delay(self, bucket: str) -> float:
+        """Seconds until ``bucket`` has room (0 when it has room now)."""
+        limit = self._limits.get(bucket)
+        if not limit:
+            return 0.0
+        sent = self._sent[bucket]
+        now = self._clock.monotonic()
+        while sent and now - sent[0] >= self.window + self.margin:
+            sent.popleft()
+        if len(sent) < limit:
+            return 0.0
+        return sent[0] + self.window + self.margin - now
+
+    def take(self, bucket: str) -> None:
+        if bucket in self._sent:
+            self._sent[bucket].append(self._clock.monotonic())
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+
+class PostQuedClient:
+    """Async client for PostQued v2 (default) or v1. Use as ``async with PostQuedClient(settings):``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.api_version = settings.api_version
+        self.routes = ROUTES[settings.api_version]
+        self.clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy(
+            max_retries=settings.max_retries, max_retry_wait=settings.max_retry_wait
+        )
+        self.limiter = RateLimiter(settings.rate_limits, self.clock)
+        self._transport = transport
+        self._api: httpx.AsyncClient | None = None
+        self._storage: httpx.AsyncClient | None = None
+        self._workspaces: list[Workspace] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> PostQuedClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for client in (self._api, self._storage):
+            if client is not None:
+                await client.aclose()
+        self._api = self._storage = None
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout))
+
+    @property
+    def api(self) -> httpx.AsyncClient:
+        if self._api is None:
+            key = self.settings.require_api_key()  # ConfigError at the first call that needs it
+            self._api = httpx.AsyncClient(
+                base_url=self.settings.origin,
+                headers={"Authorization": f"Bearer {key}", "User-Agent": f"postqued-mcp/{__version__}"},
+                timeout=self._timeout(),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._api
+
+    @property
+    def storage(self) -> httpx.AsyncClient:
+        """The presigned-storage client: no PostQued credential, no redirects, long write timeout."""
+        if self._storage is None:
+            self._storage = httpx.AsyncClient(
+                headers={"User-Agent": f"postqued-mcp/{__version__}"},
+                timeout=httpx.Timeout(self.settings.timeout, write=max(120.0, self.settings.timeout)),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._storage
+
+    # --- the one request path --------------------------------------------------------------------
+
+    def route(self, name: str) -> Route:
+        try:
+            return self.routes[name]
+        except KeyError:
+            raise LocalError(
+                f"PostQued {self.api_version} has no route for {name!r}.",
+                code="UNSUPPORTED_IN_API_VERSION",
+                next_step="Set POSTQUED_API_VERSION=v2 to use this operation.",
+            ) from None
+
+    async def _send(
+        self,
+        name: str,
+        *,
+        path_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        route = self.route(name)
+        path = route.path.format(id=_path_segment(path_id)) if "{id}" in route.path else route.path
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if body is not None:
+            # serialised once: every attempt carries byte-identical content
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        sent_once = False
+        while True:
+            await self._wait_for_bucket(route.bucket)
+            self.limiter.take(route.bucket)
+            try:
+                response = await self.api.request(
+                    route.method, path, params=query, content=content, headers=headers, files=files
+                )
+                raw = await response.aread()
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # the request never reached the server: always safe to repeat
+                failure: PostQuedError = TransportError(f"Could not reach PostQued ({type(exc).__name__}).")
+                unknown = sent_once and route.kind == "publish"
+            except httpx.HTTPError as exc:  # read timeout, reset, truncated: it may have been processed
+                sent_once = True
+                failure = TransportError(
+                    f"The connection to PostQued failed mid-request ({type(exc).__name__})."
+                )
+                unknown = route.kind == "publish"
+            else:
+                log.debug("%s %s -> %s", route.method, route.path, response.status_code)
+                parsed = _decode(raw)
+                if response.status_code < 400:
+                    if parsed is _UNDECODABLE and raw:
+                        sent_once = True
+                        failure = TransportError(
+                            f"PostQued answered HTTP {response.status_code} with a body that is not valid JSON.",
+                            code="BAD_RESPONSE",
+                        )
+                        unknown = route.kind == "publish"
+                    else:
+                        return Response(response.status_code, None if parsed is _UNDECODABLE else parsed,
+                                        response.headers)  # fmt: skip
+                else:
+                    error = self._error(response, None if parsed is _UNDECODABLE else parsed)
+                    if not error.retryable or attempt >= self.retry.max_retries:
+                        if route.kind == "publish" and isinstance(error, ServerError):
+                            raise self._unknown(error) from None
+                        raise error
+                    wait = self._retry_wait(error, attempt)
+                    if wait is None:
+                        raise error
+                    if isinstance(error, ServerError):
+                        sent_once = True
+                    log.info("retrying %s after HTTP %s in %.2fs", name, error.status, wait)
+                    attempt += 1
+                    await self.clock.sleep(wait)
+                    continue
+            if attempt >= self.retry.max_retries:
+                raise self._unknown(failure) if unknown else failure
+            wait = self.retry.backoff(attempt)
+            log.info("retrying %s after %s in %.2fs", name, failure.code, wait)
+            attempt += 1
+            await self.clock.sleep(wait)
+
+    def _unknown(self, cause: PostQuedError) -> OutcomeUnknownError:
+        return OutcomeUnknownError(
+            f"The publish request was sent but its outcome is unknown ({cause.code}: {cause.message})",
+            status=cause.status,
+        )
+
+    def _error(self, response: httpx.Response, body: Any) -> APIError:
+        retry_at = None
+        if response.status_code in (429, 503) or "retry-after" in response.headers:
+            after = _retry_after(response.headers.get("retry-after"), self.clock.now())
+            retry_at = self.clock.now() + timedelta(seconds=after) if after is not None else None
+        error = api_error(response.status_code, body, retry_at=retry_at)
+        if response.status_code == 408:
+            error.retryable = True
+        return error
+
+    def _retry_wait(self, error: APIError, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None when Retry-After exceeds the cap."""
+        if error.retry_at is not None:
+            wait = max(0.0, (error.retry_at - self.clock.now()).total_seconds())
+            return wait if wait <= self.retry.max_retry_wait else None
+        return self.retry.backoff(attempt)
+
+    async def _wait_for_bucket(self, bucket: str) -> None:
+        while (delay := self.limiter.delay(bucket)) > 0:
+            if delay > self.retry.max_retry_wait:
+                raise RateLimitedError(
+                    f"The local {bucket!r} rate limit is exhausted; nothing was sent.",
+                    code="RATE_LIMITED_LOCAL",
+                    retry_at=self.clock.now() + timedelta(seconds=delay),
+                )
+            await self.clock.sleep(delay)
+
+    # --- workspace scope (v2) --------------------------------------------------------------------
+
+    async def list_workspaces(self, *, refresh: bool = False) -> list[Workspace]:
+        if self.api_version == "v1":
+            return [Workspace(id="default", name="Default (v1 has one implicit workspace)")]
+        if self._workspaces is None or refresh:
+            self._workspaces = parse_workspaces((await self._send("context")).body)
+        return self._workspaces
+
+    async def resolve_workspace(self, workspace_id: str | None = None) -> str | None:
+        """The explicit id, else POSTQUED_WORKSPACE_ID, else the only workspace the key can see."""
+        if self.api_version == "v1":
+            return None
+        if workspace_id:
+            return workspace_id
+        if self.settings.workspace_id:
+            return self.settings.workspace_id
+        workspaces = await self.list_workspaces()
+        if len(workspaces) == 1:
+            return workspaces[0].id
+        if not workspaces:
+            raise LocalError(
+                "This API key can see no workspace.",
+                code="NO_WORKSPACE",
+                next_step="Create a workspace in the PostQued app, or check that the key's organisation has one.",
+            )
+        listing = ", ".join(f"{w.id} ({w.name!r})" for w in workspaces)
+        raise LocalError(
+            f"This key can see {len(workspaces)} workspaces: {listing}.",
+            code="WORKSPACE_AMBIGUOUS",
+            next_step="Ask the user which workspace to use and pass its workspace_id, "
+            "or set POSTQUED_WORKSPACE_ID.",
+        )
+
+    async def _scoped(self, workspace_id: str | None) -> dict[str, Any]:
+        ws = await self.resolve_workspace(workspace_id)
+        return {"workspaceId": ws} if ws else {}
+
+    # --- accounts --------------------------------------------------------------------------------
+
+    async def list_accounts(
+        self, platform: str | None = None, *, workspace_id: str | None = None
+    ) -> list[PlatformAccount]:
+        params: dict[str, Any] = {"platform": platform} if self.api_version == "v1" else {}
+        params.update(await self._scoped(workspace_id))
+        body = (await self._send("integrations", params=params)).body
+        raw = body.get("accounts", []) if isinstance(body, dict) else body if isinstance(body, list) else []
+        accounts = [PlatformAccount.model_validate(a) for a in raw if isinstance(a, dict) and a.get("id")]
+        return [a for a in accounts if platform is None or a.platform == platform]
+
+    async def get_creator_info(self, account_id: str, *, workspace_id: str | None = None) -> CreatorInfo:
+        body = (
+            await self._send("creator_info", path_id=account_id, params=await self._scoped(workspace_id))
+        ).body
+        return parse_creator_info(body)
+
+    # --- content ---------------------------------------------------------------------------------
+
+    async def start_upload(
+        self, filename: str, content_type: str, file_size: int | None, *, workspace_id: str | None = None
+    ) -> UploadSession:
+        ws = await self.resolve_workspace(workspace_id)
+        request = UploadStart(
+            filename=filename, content_type=content_type, file_size=file_size, workspace_id=ws
+        )
+        body = (await self._send("content_upload", body=request.wire())).body
+        try:
+            return parse_upload_session(body)
+        except ValueError as exc:
+            raise APIError(f"Unexpected upload answer: {exc}.", code="BAD_RESPONSE") from None
+
+    async def complete_upload(self, request: UploadComplete) -> ContentAsset:
+        if self.api_version == "v2" and request.workspace_id is None:
+            request = request.model_copy(update={"workspace_id": await self.resolve_workspace(None)})
+        body = (await self._send("content_complete", body=request.wire())).body
+        return _content_or_error(body)
+
+    async def upload_image_v1(self, filename: str, content_type: str, data: bytes) -> ContentAsset:
+        """v1 only: multipart image upload (answer undocumented: contentId, id or content.id)."""
+        body = (await self._send("upload_image", files={"file": (filename, data, content_type)})).body
+        return _content_or_error(body)
+
+    async def list_content(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = 24,
+        search: str | None = None,
+        media_type: str | None = None,
+        workspace_id: str | None = None,
+    ) -> ContentPage:
+        params = {"page": page, "perPage": per_page, "search": search, "mediaType": media_type}
+        params.update(await self._scoped(workspace_id))
+        return ContentPage.model_validate((await self._send("content_list", params=params)).body or {})
+
+    async def get_content(self, content_id: str, *, workspace_id: str | None = None) -> ContentAsset:
+        body = (
+            await self._send("content_get", path_id=content_id, params=await self._scoped(workspace_id))
+        ).body
+        return _content_or_error(body)
+
+    async def update_content(
+        self, content_id: str, *, filename: str | None = None, alt: str | None = None,
+        workspace_id: str | None = None,
+    ) -> ContentAsset:  # fmt: skip
+        ws = await self.resolve_workspace(workspace_id)
+        request = ContentUpdate(filename=filename, alt=alt, workspace_id=ws)
+        body = (await self._send("content_update", path_id=content_id, body=request.wire())).body
+        return _content_or_error(body)
+
+    async def delete_content(self, content_id: str, *, workspace_id: str | None = None) -> bool:
+        params = await self._scoped(workspace_id)
+        body = (await self._send("content_delete", path_id=content_id, params=params)).body
+        return bool(body.get("success", True)) if isinstance(body, dict) else True
+
+    # --- publishing ------------------------------------------------------------------------------
+
+    async def scoped_request(self, request: PublishRequest) -> PublishRequest:
+        """The request with its workspace resolved (v2), as it will be sent."""
+        if self.api_version == "v1":
+            return request.model_copy(update={"workspace_id": None})
+        return request.model_copy(update={"workspace_id": await self.resolve_workspace(request.workspace_id)})
+
+    async def dry_run(self, request: PublishRequest) -> Any:
+        """The API's own validation (v2). Raises the API's error when the request is invalid."""
+        body = (await self.scoped_request(request)).model_copy(update={"dry_run": True}).wire()
+        return (await self._send("publish", body=body)).body
+
+    async def publish(self, request: PublishRequest, idempotency_key: str) -> PublishStatus:
+        """A live publish. ``request`` must already be scoped; it is sent exactly as ``request.wire()``."""
+        body = request.model_copy(update={"dry_run": False}).wire()
+        answer = (await self._send("publish", body=body, idempotency_key=idempotency_key)).body
+        try:
+            return parse_publish(answer)
+        except ValueError:
+            raise OutcomeUnknownError(
+                "PostQued accepted the publish request but its answer carried no publish id."
+            ) from None
+
+    async def get_publish(self, publish_id: str, *, workspace_id: str | None = None) -> PublishStatus:
+        params = await self._scoped(workspace_id)
+        body = (await self._send("publish_get", path_id=publish_id, params=params)).body
+        try:
+            status = parse_publish(body)
+        except ValueError:
+            raise APIError("PostQued's status answer carried no publish id.", code="BAD_RESPONSE") from None
+        return status if status.id else status.model_copy(update={"id": publish_id})
+
+    async def list_publish(
+        self,
+        *,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        workspace_id: str | None = None,
+    ) -> list[PublishStatus]:
+        if (start_date is None) != (end_date is None):
+            raise LocalError(
+                "start_date and end_date go together.",
+                code="INVALID_DATE_RANGE",
+                next_step="Pass both dates (offset-aware ISO 8601) or neither.",
+            )
+        params: dict[str, Any] = {"startDate": start_date, "endDate": end_date}
+        params.update(await self._scoped(workspace_id))
+        return parse_publish_list((await self._send("publish_list", params=params)).body)
+
+    async def cancel_publish(self, publish_id: str, *, workspace_id: str | None = None) -> Any:
+        params = await self._scoped(workspace_id)
+        return (await self._send("publish_cancel", path_id=publish_id, params=params)).body
+
+    async def cancel_target(self, target_id: str, *, workspace_id: str | None = None) -> Any:
+        params = await self._scoped(workspace_id)
+        return (await self._send("target_cancel", path_id=target_id, params=params)).body
+
+    async def reschedule_target(
+        self, target_id: str, dispatch_at: datetime | None, *, workspace_id: str | None = None
+    ) -> Any:
+        if dispatch_at is not None and dispatch_at.utcoffset() is None:
+            raise LocalError(
+                "dispatch_at must carry a UTC offset.",
+                code="INVALID_DISPATCH_AT",
+                next_step="Pass e.g. 2026-12-01T09:00:00Z, or null to dispatch now.",
+            )
+        body = {"dispatchAt": _query_value(dispatch_at) if dispatch_at else None}
+        body.update(await self._scoped(workspace_id))
+        return (await self._send("target_reschedule", path_id=target_id, body=body)).body
+
+    async def delete_publish(self, publish_id: str, *, workspace_id: str | None = None) -> Any:
+        params = await self._scoped(workspace_id)
+        return (await self._send("publish_delete", path_id=publish_id, params=params)).body
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+_UNDECODABLE = object()
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _UNDECODABLE
+
+
+def _content_or_error(body: Any) -> ContentAsset:
+    try:
+        return parse_content(body)
+    except ValueError:
+        raise APIError("PostQued's answer carried no content asset.", code="BAD_RESPONSE") from None
+
+
+def _path_segment(value: str | None) -> str:
+    """Ids go into paths; refuse anything that could change the path (slashes, dots, encoded bytes)."""
+    if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 100:
+        raise LocalError(
+            f"{value!r} is not a valid id.",
+            code="INVALID_ID",
+            next_step="Use an id exactly as a list or get tool returned it (letters, digits, '-').",
+        )
+    return value
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _retry_after(raw: str | None, now: datetime) -> float | None:
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - now).total_seconds())

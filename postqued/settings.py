@@ -1,0 +1,265 @@
+"""Settings from the environment, then ``.env`` in the working directory (the real environment wins).
+
+A malformed value is a ``ConfigError`` naming the variable. A missing or malformed API key is *not* an
+error here: it is reported by ``Settings.require_api_key()`` at the first call that needs it, so
+``tools/list`` and ``doctor`` work without one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from postqued.errors import ConfigError
+
+ApiVersion = Literal["v1", "v2"]
+ConfirmMode = Literal["direct", "all", "never"]
+
+TOOLSETS: tuple[str, ...] = (
+    "publishing",
+    "analytics",
+    "engagement",
+    "approvals",
+    "team",
+    "providers",
+    "admin",
+)
+DEFAULT_BASE_URL = "https://api.postqued.com"
+# PostQued's documented buckets (v1; v2 numbers are unknown and reuse them).
+DEFAULT_RATE_LIMITS: dict[str, int] = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
+MAX_VIDEO_BYTES = 4 * 1024**3
+MAX_IMAGE_BYTES = 20 * 1024**2
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _default_state_dir() -> Path:
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("postqued-mcp", appauthor=False))
+
+
+class Settings(BaseModel):
+    """Everything the server reads from its environment. Immutable once built."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    api_version: ApiVersion = "v2"
+    workspace_id: str | None = None
+    media_dirs: tuple[Path, ...] = ()
+    state_dir: Path = Path()
+    toolsets: frozenset[str] = frozenset({"publishing"})
+    read_only: bool = False
+    sandbox: bool = False
+    mcp_token: SecretStr | None = None
+    confirm: ConfirmMode = "direct"
+    max_video_bytes: int = MAX_VIDEO_BYTES
+    max_image_bytes: int = MAX_IMAGE_BYTES
+    max_retries: int = 2
+    max_retry_wait: float = 30.0
+    timeout: float = 30.0
+    rate_limits: Mapping[str, int] = DEFAULT_RATE_LIMITS
+    log_level: str = "WARNING"
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: Path | None = Path(".env"),
+        **overrides: object,
+    ) -> Settings:
+        """Read ``POSTQUED_*`` variables; ``overrides`` (command line flags) win over both sources."""
+        env: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+
+        def get(name: str) -> str | None:
+            raw = env.get(name)
+            return raw.strip() if raw is not None and raw.strip() != "" else None
+
+        if (key := get("POSTQUED_API_KEY")) is not None:
+            values["api_key"] = SecretStr(key)
+        if (token := get("POSTQUED_MCP_TOKEN")) is not None:
+            values["mcp_token"] = SecretStr(token)
+        if (base := get("POSTQUED_BASE_URL")) is not None:
+            values["base_url"] = base
+        if (version := get("POSTQUED_API_VERSION")) is not None:
+            values["api_version"] = _choice("POSTQUED_API_VERSION", version.lower(), ("v1", "v2"))
+        if (ws := get("POSTQUED_WORKSPACE_ID")) is not None:
+            values["workspace_id"] = ws
+        if (dirs := get("POSTQUED_MEDIA_DIRS")) is not None:
+            values["media_dirs"] = tuple(Path(p).expanduser() for p in dirs.split(os.pathsep) if p.strip())
+        if (state := get("POSTQUED_STATE_DIR")) is not None:
+            values["state_dir"] = Path(state).expanduser()
+        if (toolsets := get("POSTQUED_TOOLSETS")) is not None:
+            values["toolsets"] = parse_toolsets(toolsets)
+        if (ro := get("POSTQUED_READ_ONLY")) is not None:
+            values["read_only"] = _bool("POSTQUED_READ_ONLY", ro)
+        if (sb := get("POSTQUED_SANDBOX")) is not None:
+            values["sandbox"] = _bool("POSTQUED_SANDBOX", sb)
+        if (confirm := get("POSTQUED_CONFIRM")) is not None:
+            values["confirm"] = _choice("POSTQUED_CONFIRM", confirm.lower(), ("direct", "all", "never"))
+        for var, field, lo in (
+            ("POSTQUED_MAX_VIDEO_BYTES", "max_video_bytes", 1),
+            ("POSTQUED_MAX_IMAGE_BYTES", "max_image_bytes", 1),
+            ("POSTQUED_MAX_RETRIES", "max_retries", 0),
+        ):
+            if (raw := get(var)) is not None:
+                values[field] = _int(var, raw, lo)
+        for var, field in (("POSTQUED_MAX_RETRY_WAIT", "max_retry_wait"), ("POSTQUED_TIMEOUT", "timeout")):
+            if (raw := get(var)) is not None:
+                values[field] = _float(var, raw)
+        if (limits := get("POSTQUED_RATE_LIMITS")) is not None:
+            values["rate_limits"] = _rate_limits(limits)
+        if (level := get("POSTQUED_LOG_LEVEL")) is not None:
+            values["log_level"] = _choice(
+                "POSTQUED_LOG_LEVEL", level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+            )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.build(**values)
+
+    @classmethod
+    def build(cls, **values: object) -> Settings:
+        """Construct and check settings (also the entry point for tests and embedders)."""
+        values.setdefault("media_dirs", (Path.home(), Path.cwd()))
+        values.setdefault("state_dir", _default_state_dir())
+        settings = cls.model_validate(values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"POSTQUED_BASE_URL must be an http(s) origin, got {self.base_url!r}.",
+                next_step="Set POSTQUED_BASE_URL to https://api.postqued.com (or unset it).",
+            )
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ConfigError(
+                "POSTQUED_BASE_URL uses plain http on a non-loopback host; the API key would travel unencrypted.",
+                next_step="Use https, or plain http only for 127.0.0.1/localhost (e.g. the sandbox).",
+            )
+        if self.max_video_bytes > MAX_VIDEO_BYTES or self.max_image_bytes > MAX_IMAGE_BYTES:
+            raise ConfigError(
+                "POSTQUED_MAX_VIDEO_BYTES / POSTQUED_MAX_IMAGE_BYTES can only lower PostQued's limits "
+                f"(video {MAX_VIDEO_BYTES}, image {MAX_IMAGE_BYTES} bytes).",
+                next_step="Set a value at or below PostQued's limit, or unset it.",
+            )
+
+    @property
+    def origin(self) -> str:
+        return self.base_url.rstrip("/")
+
+    @property
+    def allows_plain_http_storage(self) -> bool:
+        """Presigned storage URLs must be https unless the API itself is plain http on loopback."""
+        parts = urlsplit(self.base_url)
+        return parts.scheme == "http" and is_loopback_host(parts.hostname)
+
+    def require_api_key(self) -> str:
+        """The key, or a ConfigError that says how to set it. Never logs or returns it elsewhere."""
+        if self.api_key is None:
+            raise ConfigError(
+                "POSTQUED_API_KEY is not set.",
+                code="MISSING_API_KEY",
+                next_step=(
+                    "Create a key in the PostQued app (Settings -> API) and put POSTQUED_API_KEY=pq_... in the "
+                    "environment or a .env file, then restart; or run with --sandbox to try it without a key."
+                ),
+            )
+        key = self.api_key.get_secret_value()
+        if not key.startswith("pq_") or len(key) < 8 or any(c.isspace() for c in key):
+            raise ConfigError(
+                "POSTQUED_API_KEY does not look like a PostQued key (it must start with 'pq_', no spaces).",
+                code="MALFORMED_API_KEY",
+                next_step="Copy the whole key from the PostQued app (Settings -> API) into POSTQUED_API_KEY.",
+            )
+        return key
+
+
+def parse_toolsets(raw: str) -> frozenset[str]:
+    names = {part.strip().lower() for part in raw.split(",") if part.strip()}
+    if "all" in names:
+        return frozenset(TOOLSETS)
+    unknown = sorted(names - set(TOOLSETS))
+    if unknown or not names:
+        raise ConfigError(
+            f"POSTQUED_TOOLSETS has unknown toolset(s) {unknown or [raw]}.",
+            next_step=f"Use a comma list of {', '.join(TOOLSETS)}, or 'all'.",
+        )
+    return frozenset(names)
+
+
+def _bool(var: str, raw: str) -> bool:
+    low = raw.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(
+        f"{var} must be true or false, got {raw!r}.", next_step=f"Set {var}=true or {var}=false."
+    )
+
+
+def _choice(var: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ConfigError(f"{var} must be one of {', '.join(allowed)}, got {raw!r}.", next_step=f"Fix {var}.")
+    return raw
+
+
+def _int(var: str, raw: str, lo: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if value < lo:
+        raise ConfigError(f"{var} must be a whole number >= {lo}, got {raw!r}.", next_step=f"Fix {var}.")
+    return value
+
+
+def _float(var: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(
+            f"{var} must be a positive number of seconds, got {raw!r}.", next_step=f"Fix {var}."
+        )
+    return value
+
+
+def _rate_limits(raw: str) -> dict[str, int]:
+    limits = dict(DEFAULT_RATE_LIMITS)
+    for part in raw.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in DEFAULT_RATE_LIMITS:
+            raise ConfigError(
+                f"POSTQUED_RATE_LIMITS entry {part.strip()!r} is not bucket=N.",
+                next_step="Use e.g. POSTQUED_RATE_LIMITS=upload=20,read=30,publish=10,delete=20.",
+            )
+        limits[name] = _int("POSTQUED_RATE_LIMITS", value.strip(), 1)
+    return limits
