@@ -169,9 +169,7 @@ class PostQuedClient:
         self.api_version = settings.api_version
         self.routes = ROUTES[settings.api_version]
         self.clock = clock or SystemClock()
-        self.retry = retry or RetryPolicy(
-            max_retries=settings.max_retries, max_retry_wait=settings.max_retry_wait
-        )
+        self.retry = retry or RetryPolicy(max_retries=settings.max_retries, max_retry_wait=settings.max_retry_wait)
         self.limiter = RateLimiter(settings.rate_limits, self.clock)
         self._transport = transport
         self._api: httpx.AsyncClient | None = None
@@ -269,9 +267,7 @@ class PostQuedClient:
                 unknown = sent_once and route.kind == "publish"
             except httpx.HTTPError as exc:  # read timeout, reset, truncated: it may have been processed
                 sent_once = True
-                failure = TransportError(
-                    f"The connection to PostQued failed mid-request ({type(exc).__name__})."
-                )
+                failure = TransportError(f"The connection to PostQued failed mid-request ({type(exc).__name__}).")
                 unknown = route.kind == "publish"
             else:
                 log.debug("%s %s -> %s", route.method, route.path, response.status_code)
@@ -285,8 +281,9 @@ class PostQuedClient:
                         )
                         unknown = route.kind == "publish"
                     else:
-                        return Response(response.status_code, None if parsed is _UNDECODABLE else parsed,
-                                        response.headers)  # fmt: skip
+                        return Response(
+                            response.status_code, None if parsed is _UNDECODABLE else parsed, response.headers
+                        )
                 else:
                     error = self._error(response, None if parsed is _UNDECODABLE else parsed)
                     if not error.retryable or attempt >= self.retry.max_retries:
@@ -372,8 +369,7 @@ class PostQuedClient:
         raise LocalError(
             f"This key can see {len(workspaces)} workspaces: {listing}.",
             code="WORKSPACE_AMBIGUOUS",
-            next_step="Ask the user which workspace to use and pass its workspace_id, "
-            "or set POSTQUED_WORKSPACE_ID.",
+            next_step="Ask the user which workspace to use and pass its workspace_id, or set POSTQUED_WORKSPACE_ID.",
         )
 
     async def _scoped(self, workspace_id: str | None) -> dict[str, Any]:
@@ -393,9 +389,7 @@ class PostQuedClient:
         return [a for a in accounts if platform is None or a.platform == platform]
 
     async def get_creator_info(self, account_id: str, *, workspace_id: str | None = None) -> CreatorInfo:
-        body = (
-            await self._send("creator_info", path_id=account_id, params=await self._scoped(workspace_id))
-        ).body
+        body = (await self._send("creator_info", path_id=account_id, params=await self._scoped(workspace_id))).body
         return parse_creator_info(body)
 
     # --- content ---------------------------------------------------------------------------------
@@ -404,9 +398,7 @@ class PostQuedClient:
         self, filename: str, content_type: str, file_size: int | None, *, workspace_id: str | None = None
     ) -> UploadSession:
         ws = await self.resolve_workspace(workspace_id)
-        request = UploadStart(
-            filename=filename, content_type=content_type, file_size=file_size, workspace_id=ws
-        )
+        request = UploadStart(filename=filename, content_type=content_type, file_size=file_size, workspace_id=ws)
         body = (await self._send("content_upload", body=request.wire())).body
         try:
             return parse_upload_session(body)
@@ -438,15 +430,17 @@ class PostQuedClient:
         return ContentPage.model_validate((await self._send("content_list", params=params)).body or {})
 
     async def get_content(self, content_id: str, *, workspace_id: str | None = None) -> ContentAsset:
-        body = (
-            await self._send("content_get", path_id=content_id, params=await self._scoped(workspace_id))
-        ).body
+        body = (await self._send("content_get", path_id=content_id, params=await self._scoped(workspace_id))).body
         return _content_or_error(body)
 
     async def update_content(
-        self, content_id: str, *, filename: str | None = None, alt: str | None = None,
+        self,
+        content_id: str,
+        *,
+        filename: str | None = None,
+        alt: str | None = None,
         workspace_id: str | None = None,
-    ) -> ContentAsset:  # fmt: skip
+    ) -> ContentAsset:
         ws = await self.resolve_workspace(workspace_id)
         request = ContentUpdate(filename=filename, alt=alt, workspace_id=ws)
         body = (await self._send("content_update", path_id=content_id, body=request.wire())).body

@@ -27,6 +27,7 @@ __all__ = [
     "IdempotencyConflictError",
     "JournalError",
     "LocalError",
+    "MediaError",
     "MissingIdempotencyKeyError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -100,13 +101,20 @@ class LocalError(PostQuedError):
     default_next_step = "Fix the input as described and call the tool again; nothing was sent."
 
 
+class MediaError(LocalError):
+    """A local media file was refused (path policy, type, size) or could not be read (probe)."""
+
+    default_code = "MEDIA_REFUSED"
+    default_next_step = (
+        "Pick a supported media file inside an allowed media folder and call the tool again; nothing was sent."
+    )
+
+
 class ConfigError(LocalError):
     """The server's configuration (key, base URL, folders, state) is missing or malformed."""
 
     default_code = "CONFIG_ERROR"
-    default_next_step = (
-        "Fix the named setting (environment or .env) and restart; `postqued-mcp doctor` checks it."
-    )
+    default_next_step = "Fix the named setting (environment or .env) and restart; `postqued-mcp doctor` checks it."
 
 
 class JournalError(LocalError):
@@ -156,9 +164,7 @@ class MissingIdempotencyKeyError(BadRequestError):
 
 class AuthenticationError(APIError):
     default_code = "UNAUTHORIZED"
-    default_next_step = (
-        "Set POSTQUED_API_KEY to a valid key (PostQued app, Settings -> API) and restart the server."
-    )
+    default_next_step = "Set POSTQUED_API_KEY to a valid key (PostQued app, Settings -> API) and restart the server."
 
 
 class SubscriptionRequiredError(APIError):
@@ -197,9 +203,7 @@ class RateLimitedError(APIError):
 
 class ServerError(APIError):
     default_code = "SERVER_ERROR"
-    default_next_step = (
-        "PostQued had a transient failure; for reads try again shortly, for writes read state first."
-    )
+    default_next_step = "PostQued had a transient failure; for reads try again shortly, for writes read state first."
     retryable_by_default = True
 
 

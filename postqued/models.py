@@ -26,17 +26,25 @@ from pydantic.alias_generators import to_camel
 from postqued.errors import LocalError
 
 Platform = Literal[
-    "tiktok", "instagram", "facebook", "threads", "linkedin", "youtube",
-    "twitter", "pinterest", "reddit", "mastodon", "bluesky",
-]  # fmt: skip
+    "tiktok",
+    "instagram",
+    "facebook",
+    "threads",
+    "linkedin",
+    "youtube",
+    "twitter",
+    "pinterest",
+    "reddit",
+    "mastodon",
+    "bluesky",
+]
 PLATFORMS: tuple[str, ...] = get_args(Platform)
 Intent = Literal["draft", "publish"]
 PrivacyLevel = Literal["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"]
 PRIVACY_LEVELS: tuple[str, ...] = get_args(PrivacyLevel)
 MediaType = Literal["video", "image"]
-MIME_TYPES: tuple[str, ...] = (
-    "video/mp4", "video/webm", "video/quicktime", "image/jpeg", "image/png", "image/webp", "image/gif",
-)  # fmt: skip
+MimeType = Literal["video/mp4", "video/webm", "video/quicktime", "image/jpeg", "image/png", "image/webp", "image/gif"]
+MIME_TYPES: tuple[str, ...] = get_args(MimeType)
 
 REQUEST_TERMINAL = frozenset({"completed", "partial_failed", "failed", "canceled"})
 TARGET_TERMINAL = frozenset({"published", "failed", "canceled"})
@@ -196,9 +204,12 @@ def parse_upload_session(body: Any) -> UploadSession:
         key = path.split("/", 1)[1] if path.startswith("_storage/") else path
     headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
     return UploadSession(
-        content_id=str(content_id), url=str(url), key=str(key), method=str(upload.get("method") or "PUT"),
+        content_id=str(content_id),
+        url=str(url),
+        key=str(key),
+        method=str(upload.get("method") or "PUT"),
         headers=headers,
-    )  # fmt: skip
+    )
 
 
 def parse_content(body: Any) -> ContentAsset:

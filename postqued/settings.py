@@ -86,7 +86,7 @@ class Settings(BaseModel):
         environ: Mapping[str, str] | None = None,
         *,
         env_file: Path | None = Path(".env"),
-        **overrides: object,
+        overrides: Mapping[str, object] | None = None,
     ) -> Settings:
         """Read ``POSTQUED_*`` variables; ``overrides`` (command line flags) win over both sources."""
         env: dict[str, str] = {}
@@ -137,7 +137,7 @@ class Settings(BaseModel):
             values["log_level"] = _choice(
                 "POSTQUED_LOG_LEVEL", level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
             )
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls.build(**values)
 
     @classmethod
@@ -218,9 +218,7 @@ def _bool(var: str, raw: str) -> bool:
         return True
     if low in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(
-        f"{var} must be true or false, got {raw!r}.", next_step=f"Set {var}=true or {var}=false."
-    )
+    raise ConfigError(f"{var} must be true or false, got {raw!r}.", next_step=f"Set {var}=true or {var}=false.")
 
 
 def _choice(var: str, raw: str, allowed: tuple[str, ...]) -> str:
@@ -245,9 +243,7 @@ def _float(var: str, raw: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0 or value == float("inf"):
-        raise ConfigError(
-            f"{var} must be a positive number of seconds, got {raw!r}.", next_step=f"Fix {var}."
-        )
+        raise ConfigError(f"{var} must be a positive number of seconds, got {raw!r}.", next_step=f"Fix {var}.")
     return value
 
 

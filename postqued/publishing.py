@@ -1,0 +1,263 @@
+"""Publishing, safely: local rules, dry run, plan freshness, journal-before-send, honest outcomes.
+
+The MCP layer adds only what needs the protocol (asking the user, progress). Everything here is plain
+async Python over ``PostQuedClient`` and ``Journal``; see design.md section 5 for the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from postqued.client import PostQuedClient
+from postqued.clock import Clock
+from postqued.digest import plan_digest
+from postqued.errors import APIError, LocalError, NotFoundError, OutcomeUnknownError, PostQuedError
+from postqued.journal import Journal, PublishIntent
+from postqued.models import ContentAsset, CreatorInfo, PlatformAccount, PublishRequest, PublishStatus
+from postqued.rules import LiveFacts, check_live, check_static, refuse
+from postqued.settings import Settings
+
+CREATOR_INFO_TTL = 60.0  # seconds: TikTok wants the latest values when the post is prepared
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked request, scoped to its workspace, with the facts it was checked against."""
+
+    request: PublishRequest  # as it will be sent (workspace resolved, dryRun false)
+    digest: str  # the plan_id: digest of the exact live body
+    workspace_key: str  # the journal's workspace (v1 has one implicit workspace)
+    accounts: dict[str, PlatformAccount]
+    content: dict[str, ContentAsset | None]
+    creator_info: dict[str, CreatorInfo]
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.request.wire()
+
+    @property
+    def direct(self) -> bool:
+        return any(t.intent == "publish" for t in self.request.targets)
+
+    def needs_confirmation(self, mode: str) -> bool:
+        return mode == "all" or (mode == "direct" and self.direct)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per target: what the user is asked to approve (no secrets)."""
+        media = [
+            (self.content.get(cid).filename if self.content.get(cid) else None) or cid  # type: ignore[union-attr]
+            for cid in self.request.content_ids
+        ]
+        out: list[dict[str, Any]] = []
+        for target in self.request.targets:
+            account = self.accounts.get(target.account_id)
+            out.append(
+                {
+                    "platform": target.platform,
+                    "account_id": target.account_id,
+                    "account_username": account.username if account else None,
+                    "intent": target.intent,
+                    "privacy_level": getattr(target.options, "privacy_level", None),
+                    "caption": target.caption,
+                    "dispatch_at": target.dispatch_at,
+                    "media": media,
+                }
+            )
+        return out
+
+
+@dataclass
+class LiveOutcome:
+    status: PublishStatus
+    intent: PublishIntent
+    replayed: bool
+
+
+@dataclass
+class Publisher:
+    client: PostQuedClient
+    journal: Callable[[], Journal]
+    clock: Clock
+    settings: Settings
+    _creator_cache: dict[str, tuple[float, CreatorInfo]] = field(default_factory=dict)
+
+    # --- planning --------------------------------------------------------------------------------
+
+    async def plan(self, request: PublishRequest) -> Plan:
+        """Local rules first (no request at all), then the live facts, then the live rules."""
+        issues = check_static(request, now=self.clock.now())
+        if issues:
+            raise refuse(issues)
+        scoped = await self.client.scoped_request(request.model_copy(update={"dry_run": False}))
+        accounts = {a.id: a for a in await self.client.list_accounts(workspace_id=scoped.workspace_id)}
+        content = await self._content(scoped)
+        creator = await self._creator_info(scoped, accounts)
+        issues = check_live(scoped, LiveFacts(accounts=accounts, content=content, creator_info=creator))
+        if issues:
+            raise refuse(issues)
+        return Plan(
+            request=scoped,
+            digest=plan_digest(scoped.wire()),
+            workspace_key=scoped.workspace_id or "default",
+            accounts=accounts,
+            content=content,
+            creator_info=creator,
+        )
+
+    async def _content(self, request: PublishRequest) -> dict[str, ContentAsset | None]:
+        if not self.client.routes.get("content_get"):
+            return {}  # v1 cannot read assets back
+
+        async def one(content_id: str) -> ContentAsset | None:
+            try:
+                return await self.client.get_content(content_id, workspace_id=request.workspace_id)
+            except NotFoundError:
+                return None
+
+        found = await asyncio.gather(*(one(cid) for cid in dict.fromkeys(request.content_ids)))
+        return dict(zip(dict.fromkeys(request.content_ids), found, strict=True))
+
+    async def _creator_info(
+        self, request: PublishRequest, accounts: dict[str, PlatformAccount]
+    ) -> dict[str, CreatorInfo]:
+        if "creator_info" not in self.client.routes:
+            return {}
+        wanted = {t.account_id for t in request.targets if t.platform == "tiktok" and t.account_id in accounts}
+        out: dict[str, CreatorInfo] = {}
+        for account_id in sorted(wanted):
+            out[account_id] = await self.creator_info(account_id, workspace_id=request.workspace_id)
+        return out
+
+    async def creator_info(self, account_id: str, *, workspace_id: str | None = None) -> CreatorInfo:
+        """Live creator info, cached for a minute (TikTok wants fresh values at posting time)."""
+        now = self.clock.monotonic()
+        cached = self._creator_cache.get(account_id)
+        if cached and now - cached[0] < CREATOR_INFO_TTL:
+            return cached[1]
+        info = await self.client.get_creator_info(account_id, workspace_id=workspace_id)
+        self._creator_cache[account_id] = (now, info)
+        return info
+
+    # --- dry run ---------------------------------------------------------------------------------
+
+    async def dry_run(self, plan: Plan) -> Any:
+        """The API's own validation (v2; v1 has none), then remember the plan as fresh."""
+        answer: Any = None
+        if self.client.api_version == "v2":
+            answer = await self.client.dry_run(plan.request)
+        self.journal().record_plan(plan.digest, plan.workspace_key, {"targets": _jsonable(plan.summary())})
+        return answer
+
+    def require_fresh_plan(self, plan: Plan) -> None:
+        if not self.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+            raise LocalError(
+                "No dry run of exactly this request passed in the last 30 minutes.",
+                code="DRY_RUN_REQUIRED",
+                next_step=(
+                    "Call publish_content with the same arguments and dry_run=true, show the user the plan, "
+                    "then repeat the call with dry_run=false."
+                ),
+            )
+
+    def already_sent(self, plan: Plan) -> bool:
+        """True if this exact request already succeeded within 24 h (a live call would only replay it)."""
+        entry = self.journal().find_recent(plan.digest, plan.workspace_key)
+        return entry is not None and entry.publish_id is not None
+
+    # --- live ------------------------------------------------------------------------------------
+
+    async def publish(self, plan: Plan, idempotency_key: str | None = None) -> LiveOutcome:
+        """Journal the intent, send once (retries reuse key and bytes), journal the outcome."""
+        journal = self.journal()
+        intent = journal.begin_publish(
+            plan.digest,
+            plan.workspace_key,
+            plan.body,
+            _jsonable(plan.summary()),
+            idempotency_key,
+            self.client.api_version,
+        )
+        if intent.replay and intent.publish_id:
+            status = await self._status_or_stub(intent)
+            return LiveOutcome(status=status, intent=intent, replayed=True)
+        try:
+            status = await self.client.publish(plan.request, intent.idempotency_key)
+        except OutcomeUnknownError as exc:
+            journal.record_unknown(intent.idempotency_key, exc.message)
+            raise
+        except APIError as exc:
+            journal.record_failed(intent.idempotency_key, exc.code, exc.message)
+            raise
+        except PostQuedError as exc:  # never left the machine (e.g. local rate limit)
+            journal.record_failed(intent.idempotency_key, exc.code, exc.message)
+            raise
+        except BaseException:
+            journal.record_unknown(intent.idempotency_key, "interrupted while sending")
+            raise
+        journal.record_accepted(intent.idempotency_key, status.id, status.status or "pending", _target_rows(status))
+        return LiveOutcome(status=status, intent=intent, replayed=False)
+
+    async def _status_or_stub(self, intent: PublishIntent) -> PublishStatus:
+        assert intent.publish_id is not None
+        try:
+            return await self.read_status(intent.publish_id, workspace_id=_ws(intent.workspace_id))
+        except PostQuedError:
+            return PublishStatus(id=intent.publish_id, status=intent.remote_status, targets=[])
+
+    # --- status ----------------------------------------------------------------------------------
+
+    async def read_status(self, publish_id: str, *, workspace_id: str | None = None) -> PublishStatus:
+        """Read status and record it in the journal (this resolves an ``unknown`` entry)."""
+        status = await self.client.get_publish(publish_id, workspace_id=workspace_id)
+        with contextlib.suppress(PostQuedError):  # a status read must not fail because the journal is unavailable
+            self.journal().record_status(status.id, status.status or "pending", _target_rows(status), status.terminal)
+        return status
+
+    async def wait(
+        self,
+        publish_id: str,
+        *,
+        budget: float,
+        workspace_id: str | None = None,
+        on_poll: Callable[[PublishStatus, float], Awaitable[None]] | None = None,
+    ) -> tuple[PublishStatus, bool, datetime | None]:
+        """Poll with backoff until terminal or ``budget`` seconds: (status, timed_out, poll_after)."""
+        start = self.clock.monotonic()
+        delay = 1.0
+        while True:
+            status = await self.read_status(publish_id, workspace_id=workspace_id)
+            elapsed = self.clock.monotonic() - start
+            if on_poll is not None:
+                await on_poll(status, elapsed)
+            if status.terminal:
+                return status, False, None
+            remaining = budget - elapsed
+            if remaining <= 0:
+                return status, True, self.clock.now() + timedelta(seconds=delay)
+            await self.clock.sleep(min(delay, remaining))
+            delay = min(delay * 1.6, 10.0)
+
+
+def _ws(workspace_key: str) -> str | None:
+    return None if workspace_key == "default" else workspace_key
+
+
+def _target_rows(status: PublishStatus) -> list[dict[str, Any]]:
+    return [
+        {"id": t.id, "platform": t.platform, "account_id": t.account_id, "status": t.status} for t in status.targets
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

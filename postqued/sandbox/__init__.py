@@ -1,0 +1,28 @@
+"""A faithful local simulator of the PostQued API (v2 and legacy v1), for the demo, tests and manual trials.
+
+``Sandbox`` holds one simulated tenant (an organisation, a workspace, TikTok and Instagram accounts), an
+injectable clock that moves publish targets through their states, presigned-URL storage on disk, rate
+limits, idempotency, fault switches and a ledger of every request. ``sb.transport()`` serves it in-process
+to httpx; ``run_in_thread``/``serve`` put it on loopback with uvicorn. Only this package and the tests know
+how the simulator works; the client talks to it like to the real API.
+"""
+
+from postqued.sandbox.app import SANDBOX_API_KEY
+from postqued.sandbox.core import Sandbox
+from postqued.sandbox.faults import FAULT_KINDS, Fault
+from postqued.sandbox.ledger import LedgerEntry
+from postqued.sandbox.limits import DEFAULT_LIMITS, ROUTE_BUCKETS
+from postqued.sandbox.server import SandboxTransport, run_in_thread, serve
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FAULT_KINDS",
+    "ROUTE_BUCKETS",
+    "SANDBOX_API_KEY",
+    "Fault",
+    "LedgerEntry",
+    "Sandbox",
+    "SandboxTransport",
+    "run_in_thread",
+    "serve",
+]

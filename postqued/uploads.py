@@ -1,0 +1,262 @@
+"""Local file -> PostQued content asset: checks, de-duplication, a streamed presigned PUT, completion.
+
+Memory stays flat whatever the file size: the file is hashed and sent in 1 MiB reads. The PUT goes
+through the storage client (no PostQued credential, no redirects) with an exact Content-Length; a
+reset or a 5xx starts again from byte 0 (a PUT replaces the object) and an expired URL gets one fresh
+upload session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import httpx
+
+from postqued.client import PostQuedClient
+from postqued.clock import Clock
+from postqued.errors import APIError, LocalError, NotFoundError, PostQuedError, TransportError
+from postqued.journal import Journal
+from postqued.media import LocalFile, MediaInfo, inspect_file
+from postqued.models import ContentAsset, UploadComplete, UploadSession
+from postqued.settings import Settings
+
+log = logging.getLogger("postqued.uploads")
+
+CHUNK = 1024 * 1024
+PUT_ATTEMPTS = 3
+
+ProgressFn = Callable[[int, int], Awaitable[None]]
+
+
+class ProgressThrottle:
+    """Reports bytes sent at every 5% boundary, in between at most every 100 ms, and always at the end."""
+
+    def __init__(
+        self,
+        report: Callable[[float, float | None, str | None], Awaitable[None]],
+        *,
+        clock: Clock,
+        step: float = 0.05,
+        min_interval: float = 0.1,
+    ) -> None:
+        self._report = report
+        self._clock = clock
+        self._step = step
+        self._min_interval = min_interval
+        self._last_bytes = -1
+        self._last_time = float("-inf")
+
+    async def __call__(self, sent: int, total: int) -> None:
+        now = self._clock.monotonic()
+        crossed = total > 0 and int(sent / total / self._step) > int(max(self._last_bytes, 0) / total / self._step)
+        due = now - self._last_time >= self._min_interval
+        if sent == total or self._last_bytes < 0 or crossed or (due and sent > self._last_bytes):
+            self._last_bytes, self._last_time = sent, now
+            await self._report(float(sent), float(total), f"uploaded {sent} of {total} bytes")
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    content: ContentAsset
+    deduplicated: bool
+    sha256: str
+    bytes_sent: int
+    put_attempts: int
+
+
+@dataclass
+class Uploader:
+    client: PostQuedClient
+    journal: Callable[[], Journal]
+    settings: Settings
+    _sessions: dict[str, UploadSession] = field(default_factory=dict)
+
+    def remember_session(self, session: UploadSession) -> None:
+        """Keep a raw session (start_content_upload) in memory only: its URL is a credential."""
+        self._sessions[session.content_id] = session
+
+    def forget(self, content_id: str) -> None:
+        self._sessions.pop(content_id, None)
+        with contextlib.suppress(PostQuedError):
+            self.journal().forget_upload(content_id)
+
+    async def upload_file(
+        self,
+        path: str | Path,
+        *,
+        alt_text: str | None = None,
+        force: bool = False,
+        workspace_id: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> UploadOutcome:
+        local, info = inspect_file(
+            path,
+            self.settings.media_dirs,
+            max_video_bytes=self.settings.max_video_bytes,
+            max_image_bytes=self.settings.max_image_bytes,
+        )
+        sha256 = _sha256(local)
+        ws = await self.client.resolve_workspace(workspace_id)
+        ws_key = ws or "default"
+        if not force and (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:
+            if progress is not None:
+                await progress(local.size, local.size)
+            return UploadOutcome(existing, True, sha256, 0, 0)
+        filename = local.path.name
+        if self.client.api_version == "v1" and info.media_type == "image":
+            content = await self._v1_image(local, info, progress)
+            attempts = 1
+        else:
+            content, attempts = await self._presigned(local, info, filename, ws, progress)
+        if alt_text and "content_update" in self.client.routes:
+            content = await self.client.update_content(content.id, alt=alt_text, workspace_id=ws)
+        try:
+            self.journal().remember_upload(ws_key, sha256, local.size, content.id)
+        except PostQuedError as exc:  # de-duplication is a convenience; the upload itself succeeded
+            log.warning("could not record upload for de-duplication: %s", exc.code)
+        return UploadOutcome(content, False, sha256, local.size, attempts)
+
+    async def _existing(self, ws_key: str, sha256: str, size: int, ws: str | None) -> ContentAsset | None:
+        try:
+            content_id = self.journal().lookup_upload(ws_key, sha256, size)
+        except PostQuedError:
+            return None
+        if content_id is None or "content_get" not in self.client.routes:
+            return None
+        try:
+            asset = await self.client.get_content(content_id, workspace_id=ws)
+        except NotFoundError:
+            self.forget(content_id)
+            return None
+        if asset.status not in (None, "ready"):
+            self.forget(content_id)
+            return None
+        return asset
+
+    async def _presigned(
+        self, local: LocalFile, info: MediaInfo, filename: str, ws: str | None, progress: ProgressFn | None
+    ) -> tuple[ContentAsset, int]:
+        session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+        attempts = 0
+        renewed = False
+        while True:
+            self._check_url(session.url)
+            attempts += 1
+            try:
+                await self._put(session, local, info.mime_type, progress)
+                break
+            except _Expired:
+                if renewed:
+                    raise APIError(
+                        "The storage URL was refused as expired twice.",
+                        code="UPLOAD_URL_EXPIRED",
+                        status=403,
+                        next_step="Check this machine's clock, then call upload_media again.",
+                    ) from None
+                renewed = True
+                session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+            except _Retryable as exc:
+                if attempts >= PUT_ATTEMPTS:
+                    raise TransportError(
+                        f"The upload to storage failed {attempts} times ({exc}).",
+                        code="UPLOAD_FAILED",
+                        next_step="Check the network and call upload_media again; nothing was published.",
+                    ) from None
+                log.info("upload attempt %d failed (%s); starting again from byte 0", attempts, exc)
+        local.verify_unchanged()
+        content = await self.client.complete_upload(
+            UploadComplete(
+                content_id=session.content_id,
+                key=session.key,
+                filename=filename,
+                content_type=info.mime_type,
+                size=local.size,
+                width=info.width,
+                height=info.height,
+                duration_ms=info.duration_ms,
+                workspace_id=ws,
+            )
+        )
+        return content, attempts
+
+    def _check_url(self, url: str) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme != "https" and not (scheme == "http" and self.settings.allows_plain_http_storage):
+            raise APIError(
+                "PostQued returned a storage URL that is not https; refusing to send the file over it.",
+                code="INSECURE_UPLOAD_URL",
+                next_step="Report this to PostQued support; nothing was uploaded.",
+            )
+
+    async def _put(self, session: UploadSession, local: LocalFile, mime: str, progress: ProgressFn | None) -> None:
+        headers = {k: v for k, v in session.headers.items() if k.lower() not in ("authorization", "content-length")}
+        headers.setdefault("Content-Type", mime)
+        headers["Content-Length"] = str(local.size)
+        with local.open_checked() as handle:
+            try:
+                response = await self.client.storage.request(
+                    session.method or "PUT", session.url, content=_chunks(handle, local.size, progress), headers=headers
+                )
+            except httpx.HTTPError as exc:
+                raise _Retryable(type(exc).__name__) from None
+        if response.status_code < 300:
+            return
+        body = response.text[:200]
+        if response.status_code == 403 and ("expire" in body.lower() or "request has expired" in body.lower()):
+            raise _Expired()
+        if response.status_code >= 500 or response.status_code == 408:
+            raise _Retryable(f"HTTP {response.status_code}")
+        raise APIError(
+            f"Storage refused the upload: HTTP {response.status_code}.",
+            code="UPLOAD_REFUSED",
+            status=response.status_code,
+            next_step="Call upload_media again; if it repeats, report it to PostQued support.",
+        )
+
+    async def _v1_image(self, local: LocalFile, info: MediaInfo, progress: ProgressFn | None) -> ContentAsset:
+        with local.open_checked() as handle:
+            data = handle.read(local.size + 1)
+        if len(data) != local.size:
+            raise LocalError("The file changed while it was read.", code="FILE_CHANGED")
+        content = await self.client.upload_image_v1(local.path.name, info.mime_type, data)
+        if progress is not None:
+            await progress(local.size, local.size)
+        return content
+
+
+class _Expired(Exception):
+    pass
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _sha256(local: LocalFile) -> str:
+    digest = hashlib.sha256()
+    with local.open_checked() as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _chunks(handle: BinaryIO, total: int, progress: ProgressFn | None) -> AsyncIterator[bytes]:
+    handle.seek(0)
+    sent = 0
+    if progress is not None:
+        await progress(0, total)
+    while sent < total:
+        chunk = handle.read(min(CHUNK, total - sent))
+        if not chunk:
+            raise LocalError("The file shrank while it was uploaded.", code="FILE_CHANGED")
+        sent += len(chunk)
+        yield chunk
+        if progress is not None:
+            await progress(sent, total)

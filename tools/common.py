@@ -1,0 +1,155 @@
+"""What every tool module shares: the server state, error translation, annotations, registration."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import ValidationError
+
+from postqued.client import PostQuedClient, supports
+from postqued.clock import Clock
+from postqued.errors import LocalError, PostQuedError
+from postqued.journal import Journal
+from postqued.publishing import Publisher
+from postqued.settings import Settings
+from postqued.uploads import Uploader
+
+log = logging.getLogger("postqued.tools")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class ServerState:
+    """Owned by the server's lifespan; one per process."""
+
+    settings: Settings
+    client: PostQuedClient
+    clock: Clock
+    sandbox: bool = False
+    _journal: Journal | None = None
+    publisher: Publisher = field(init=False)
+    uploader: Uploader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.publisher = Publisher(self.client, self.journal, self.clock, self.settings)
+        self.uploader = Uploader(self.client, self.journal, self.settings)
+
+    def journal(self) -> Journal:
+        """The journal, opened on first use; a JournalError if it cannot be (blocks live publishing)."""
+        if self._journal is None:
+            path = Path(self.settings.state_dir) / "journal.sqlite3"
+            journal = Journal(path, clock=self.clock)
+            journal.recover()
+            self._journal = journal
+        return self._journal
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self._journal is not None:
+            self._journal.close()
+
+
+def state(ctx: Context[Any, Any]) -> ServerState:
+    value = ctx.request_context.lifespan_context
+    assert isinstance(value, ServerState)
+    return value
+
+
+def _to_tool_error(exc: PostQuedError) -> ToolError:
+    return ToolError(exc.describe())
+
+
+def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Anticipated failures become ``is_error`` results naming code, status and next step.
+
+    Anything else propagates: the SDK reports it as an internal error, and that is a bug to fix.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except PostQuedError as exc:
+            log.info("tool %s: %s", fn.__name__, exc.code)
+            raise _to_tool_error(exc) from None
+        except ValidationError as exc:  # our own models refusing an argument combination
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            raise _to_tool_error(LocalError(f"Invalid arguments: {problems}.")) from None
+
+    return wrapper
+
+
+# --- annotations ---------------------------------------------------------------------------------
+
+Kind = Literal["read", "local_read", "write", "idempotent_write", "destructive"]
+
+ANNOTATIONS: dict[Kind, ToolAnnotations] = {
+    "read": ToolAnnotations(readOnlyHint=True, openWorldHint=True),
+    "local_read": ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+    "write": ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True),
+    "idempotent_write": ToolAnnotations(
+        readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True
+    ),
+    "destructive": ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=True),
+}
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: Callable[..., Awaitable[Any]]
+    kind: Kind
+    title: str
+    routes: tuple[str, ...]  # API routes the tool needs; not registered if the API version lacks one
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    @property
+    def read_only(self) -> bool:
+        return self.kind in ("read", "local_read")
+
+
+class Toolset:
+    """A named group of tools; modules add to it with ``@toolset.tool(...)``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.specs: list[ToolSpec] = []
+
+    def tool(
+        self, kind: Kind, title: str, routes: tuple[str, ...] = ()
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        def decorator(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+            wrapped = tool_errors(fn)
+            self.specs.append(ToolSpec(wrapped, kind, title, routes))
+            return wrapped
+
+        return decorator
+
+    def register(self, server: MCPServer[Any], settings: Settings) -> list[str]:
+        """Register read tools, then write tools unless read-only; skip tools the API version lacks."""
+        names: list[str] = []
+        for read_pass in (True, False):
+            if not read_pass and settings.read_only:
+                break
+            for spec in self.specs:
+                if spec.read_only != read_pass:
+                    continue
+                if not all(supports(settings.api_version, r) for r in spec.routes):
+                    continue
+                server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
+                names.append(spec.name)
+        return names

@@ -1,0 +1,508 @@
+"""Publishing: dry run, confirmed live publish, status, waiting, cancel/reschedule/delete, the journal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+from pydantic import BaseModel, Field, ValidationError
+
+from postqued.errors import BadRequestError, LocalError, PostQuedError
+from postqued.journal import JournalEntry
+from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
+from postqued.publishing import Plan
+from tools.accounts import WorkspaceArg
+from tools.common import Toolset, state, tool_errors
+
+TOOLS = Toolset("publish")
+
+PublishIdArg = Annotated[str, Field(description="The publish_id returned by publish_content.", min_length=1)]
+TargetIdArg = Annotated[str, Field(description="A target id from get_publish_status.", min_length=1)]
+
+
+class TargetInput(BaseModel):
+    platform: Platform
+    account_id: str = Field(description="Account id from list_accounts.", min_length=1)
+    intent: Intent = Field(
+        description="draft: sent to the creator's inbox to finish in the app; publish: posted directly."
+    )
+    caption: str = Field(min_length=1, max_length=63206)
+    dispatch_at: datetime | None = Field(
+        default=None, description="Offset-aware ISO 8601 time to schedule (e.g. 2026-12-01T09:00:00Z); null = now."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Per-platform options, snake_case. TikTok: privacy_level (required for intent=publish; one of the "
+            "creator's privacy_level_options), disable_comment, disable_duet, disable_stitch, "
+            "video_cover_timestamp_ms, auto_add_music, commercial_content, brand_content_toggle, "
+            "brand_organic_toggle, photo_cover_index. Reddit: subreddit (required). Pinterest: board_id. "
+            "Others: see references/platforms.md."
+        ),
+    )
+
+
+class Issue(BaseModel):
+    path: str
+    code: str
+    message: str
+
+
+class PlannedTarget(BaseModel):
+    id: str | None = None
+    platform: str
+    account_id: str
+    account_username: str | None = None
+    intent: str | None = None
+    privacy_level: str | None = None
+    caption: str | None = None
+    dispatch_at: datetime | None = None
+    media: list[str] = Field(default_factory=list)
+    status: str | None = None
+
+
+class PublishResult(BaseModel):
+    dry_run: bool
+    valid: bool
+    plan_id: str | None = Field(default=None, description="Digest of the exact request; the live call must match it.")
+    publish_id: str | None = None
+    status: str | None = None
+    targets: list[PlannedTarget]
+    issues: list[Issue] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    replayed: bool = Field(default=False, description="True when this request had already been sent; nothing new was.")
+    confirmation: str | None = Field(default=None, description="How the live call was approved.")
+    next_step: str
+    sandbox: bool
+
+
+class TargetView(BaseModel):
+    id: str | None = None
+    platform: str | None = None
+    account_id: str | None = None
+    intent: str | None = None
+    status: str | None = None
+    terminal: bool
+    dispatch_at: datetime | None = None
+    published_at: datetime | None = None
+    provider_post_id: str | None = None
+    error: Any = None
+
+    @classmethod
+    def of(cls, t: TargetStatus) -> TargetView:
+        return cls(
+            id=t.id,
+            platform=t.platform,
+            account_id=t.account_id,
+            intent=t.intent,
+            status=t.status,
+            terminal=t.terminal,
+            dispatch_at=t.dispatch_at,
+            published_at=t.published_at,
+            provider_post_id=t.provider_post_id,
+            error=t.error,
+        )
+
+
+class PublishStatusResult(BaseModel):
+    publish_id: str
+    status: str | None
+    terminal: bool = Field(description="True when nothing will change any more.")
+    targets: list[TargetView]
+    timed_out: bool = False
+    poll_after: datetime | None = Field(default=None, description="When to check again if not terminal.")
+    sandbox: bool
+
+    @classmethod
+    def of(
+        cls, s: PublishStatus, *, sandbox: bool, timed_out: bool = False, poll_after: datetime | None = None
+    ) -> PublishStatusResult:
+        return cls(
+            publish_id=s.id,
+            status=s.status,
+            terminal=s.terminal,
+            targets=[TargetView.of(t) for t in s.targets],
+            timed_out=timed_out,
+            poll_after=poll_after,
+            sandbox=sandbox,
+        )
+
+
+class PublishListResult(BaseModel):
+    requests: list[PublishStatusResult]
+
+
+class ActionResult(BaseModel):
+    id: str
+    action: str
+    ok: bool
+    status: PublishStatusResult | None = None
+
+
+class JournalEntryView(BaseModel):
+    publish_id: str | None
+    status: str = Field(description="sending, accepted, unknown (answer lost: check status), or failed.")
+    remote_status: str | None
+    terminal: bool
+    idempotency_key: str
+    plan_id: str
+    workspace_id: str
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    targets: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, e: JournalEntry) -> JournalEntryView:
+        return cls(
+            publish_id=e.publish_id,
+            status=e.status,
+            remote_status=e.remote_status,
+            terminal=e.terminal,
+            idempotency_key=e.idempotency_key,
+            plan_id=e.digest,
+            workspace_id=e.workspace_id,
+            attempts=e.attempts,
+            error_code=e.error_code,
+            error_message=e.error_message,
+            targets=e.targets,
+            created_at=e.created_at,
+            updated_at=e.updated_at,
+        )
+
+
+class JournalResult(BaseModel):
+    entries: list[JournalEntryView]
+
+
+# --- the plan and the question, resolved before the tool body runs -------------------------------
+
+
+class Rejected(BaseModel):
+    """The request broke a rule; nothing will be sent."""
+
+    issues: list[Issue]
+    error: str
+
+
+class Gate(BaseModel):
+    """Why no question was asked."""
+
+    kind: Literal["dry_run", "not_needed", "no_elicitation", "not_ready"]
+
+
+class ApprovePublish(BaseModel):
+    approve: bool = Field(description="Publish exactly what is shown above")
+
+
+@tool_errors
+async def prepare_plan(
+    ctx: Context[Any, Any],
+    content_ids: list[str],
+    targets: list[TargetInput],
+    workspace_id: str | None,
+) -> Plan | Rejected:
+    st = state(ctx)
+    try:
+        request = PublishRequest.model_validate(
+            {
+                "content_ids": content_ids,
+                "targets": [t.model_dump() for t in targets],
+                "workspace_id": workspace_id,
+            }
+        )
+    except ValidationError as exc:
+        issues = [
+            Issue(path=".".join(str(p) for p in e["loc"]), code="INVALID_FIELD", message=e["msg"]) for e in exc.errors()
+        ]
+        return Rejected(issues=issues, error="; ".join(f"{i.path}: {i.message}" for i in issues))
+    except LocalError as exc:  # options that do not fit the platform
+        return Rejected(
+            issues=[Issue(path="targets.options", code=exc.code, message=exc.message)], error=exc.describe()
+        )
+    try:
+        return await st.publisher.plan(request)
+    except LocalError as exc:
+        raw = exc.details.get("issues") or [{"path": "", "code": exc.code, "message": exc.message}]
+        return Rejected(issues=[Issue.model_validate(i) for i in raw], error=exc.describe())
+
+
+@tool_errors
+async def ask_approval(
+    ctx: Context[Any, Any],
+    dry_run: bool,
+    plan: Annotated[Plan | Rejected, Resolve(prepare_plan)],
+) -> Gate | Elicit[ApprovePublish]:
+    st = state(ctx)
+    if dry_run:
+        return Gate(kind="dry_run")
+    if isinstance(plan, Rejected) or not st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+        return Gate(kind="not_ready")
+    if not plan.needs_confirmation(st.settings.confirm) or st.publisher.already_sent(plan):
+        return Gate(kind="not_needed")
+    caps = ctx.client_capabilities
+    if caps is None or caps.elicitation is None:
+        return Gate(kind="no_elicitation")
+    return Elicit(approval_message(plan), ApprovePublish)
+
+
+def approval_message(plan: Plan) -> str:
+    lines = ["Approve this post? It goes live exactly as shown."]
+    for n, t in enumerate(plan.summary(), 1):
+        when = t["dispatch_at"].isoformat() if t["dispatch_at"] else "now"
+        how = "direct post" if t["intent"] == "publish" else "draft to the inbox"
+        lines.append(
+            f"{n}. {t['platform']} {t['account_username'] or t['account_id']}: {how}, "
+            f"privacy {t['privacy_level'] or 'default'}, at {when}"
+        )
+        lines.append(f"   caption: {t['caption']!r}")
+        lines.append(f"   media: {', '.join(t['media']) or 'none'}")
+    return "\n".join(lines)
+
+
+def _planned(plan: Plan) -> list[PlannedTarget]:
+    return [PlannedTarget.model_validate(t) for t in plan.summary()]
+
+
+# --- tools ---------------------------------------------------------------------------------------
+
+
+@TOOLS.tool("write", "Publish or schedule content", routes=("publish",))
+async def publish_content(
+    ctx: Context[Any, Any],
+    content_ids: Annotated[
+        list[str], Field(description="Content ids from upload_media (0-35; 2-35 make a carousel).", max_length=35)
+    ],
+    targets: Annotated[
+        list[TargetInput], Field(description="Where to post (1-10 targets).", min_length=1, max_length=10)
+    ],
+    plan: Annotated[Plan | Rejected, Resolve(prepare_plan)],
+    approval: Annotated[ElicitationResult[ApprovePublish], Resolve(ask_approval)],
+    dry_run: Annotated[bool, Field(description="true (default): check and preview only. false: send it.")] = True,
+    confirm: Annotated[
+        bool,
+        Field(description="Set true only after the user approved the dry-run summary (clients without elicitation)."),
+    ] = False,
+    idempotency_key: Annotated[
+        str | None, Field(description="Optional; omit it and the server keeps one key per request.", max_length=200)
+    ] = None,
+    workspace_id: WorkspaceArg = None,
+) -> PublishResult:
+    """Publish or schedule uploaded content. Always call with dry_run=true first and show the user the plan;
+    then call again with the same arguments and dry_run=false. Direct posts (intent=publish) ask the user to
+    approve (or need confirm=true after they approved). Repeating a call never posts twice. Next:
+    wait_for_publish with the returned publish_id."""
+    st = state(ctx)
+    if isinstance(plan, Rejected):
+        if dry_run:
+            return PublishResult(
+                dry_run=True,
+                valid=False,
+                targets=[],
+                issues=plan.issues,
+                sandbox=st.sandbox,
+                next_step="Fix the listed issues and run the dry run again; nothing was sent.",
+            )
+        raise LocalError(plan.error, code="PUBLISH_REQUEST_INVALID", next_step="Fix the request and dry-run it again.")
+    if dry_run:
+        try:
+            await st.publisher.dry_run(plan)
+        except BadRequestError as exc:
+            return PublishResult(
+                dry_run=True,
+                valid=False,
+                plan_id=plan.digest,
+                targets=_planned(plan),
+                sandbox=st.sandbox,
+                issues=[Issue(path="", code=exc.code, message=exc.message)],
+                next_step="PostQued refused the request: fix it and run the dry run again; nothing was sent.",
+            )
+        return PublishResult(
+            dry_run=True,
+            valid=True,
+            plan_id=plan.digest,
+            targets=_planned(plan),
+            sandbox=st.sandbox,
+            next_step="Show the user this plan. If they approve, call publish_content again with the same "
+            "arguments and dry_run=false.",
+        )
+    st.publisher.require_fresh_plan(plan)
+    confirmation = _approved(approval, confirm)
+    outcome = await st.publisher.publish(plan, idempotency_key)
+    s = outcome.status
+    by_index = {i: t for i, t in enumerate(s.targets)}
+    targets_out = []
+    for i, planned in enumerate(_planned(plan)):
+        remote = by_index.get(i)
+        targets_out.append(
+            planned.model_copy(
+                update={"id": remote.id if remote else None, "status": remote.status if remote else None}
+            )
+        )
+    return PublishResult(
+        dry_run=False,
+        valid=True,
+        plan_id=plan.digest,
+        publish_id=s.id,
+        status=s.status,
+        targets=targets_out,
+        idempotency_key=outcome.intent.idempotency_key,
+        replayed=outcome.replayed,
+        confirmation=confirmation,
+        sandbox=st.sandbox,
+        next_step="Already sent earlier; nothing new was posted. Check it with get_publish_status."
+        if outcome.replayed
+        else "Call wait_for_publish with publish_id to follow it until it is live; never publish it again.",
+    )
+
+
+def _approved(approval: ElicitationResult[ApprovePublish], confirm: bool) -> str:
+    if isinstance(approval, AcceptedElicitation):
+        data = approval.data
+        if isinstance(data, ApprovePublish):
+            if data.approve:
+                return "approved by the user"
+        elif isinstance(data, Gate):
+            if data.kind == "not_needed":
+                return "not required"
+            if data.kind == "no_elicitation":
+                if confirm:
+                    return "confirm=true"
+                raise LocalError(
+                    "A direct post needs the user's approval and this client cannot ask for it.",
+                    code="CONFIRMATION_REQUIRED",
+                    next_step="Show the user the dry-run plan; only if they approve, repeat the call with "
+                    "confirm=true.",
+                )
+            if data.kind == "not_ready":
+                raise LocalError("The request is not ready to publish.", code="DRY_RUN_REQUIRED")
+    raise LocalError(
+        "The user did not approve this post; nothing was sent.",
+        code="CONFIRMATION_DECLINED",
+        next_step="Ask the user what to change, run a new dry run, and publish only what they approve.",
+    )
+
+
+@TOOLS.tool("read", "Get publish status", routes=("publish_get",))
+async def get_publish_status(
+    ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
+) -> PublishStatusResult:
+    """The request's status and each target's (queued, scheduled, processing, sent, published, failed,
+    canceled). terminal=true means it will not change any more."""
+    st = state(ctx)
+    status = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
+    return PublishStatusResult.of(status, sandbox=st.sandbox)
+
+
+@TOOLS.tool("read", "Wait for a publish to finish", routes=("publish_get",))
+async def wait_for_publish(
+    ctx: Context[Any, Any],
+    publish_id: PublishIdArg,
+    timeout_seconds: Annotated[float, Field(ge=1, le=300, description="How long to wait (default 45).")] = 45,
+    workspace_id: WorkspaceArg = None,
+) -> PublishStatusResult:
+    """Poll a publish request with backoff until every target is terminal or the timeout passes, reporting
+    progress. A timeout is not an error: it returns timed_out=true and poll_after; call again then."""
+    st = state(ctx)
+
+    async def on_poll(status: PublishStatus, elapsed: float) -> None:
+        states = ", ".join(f"{t.platform}:{t.status}" for t in status.targets) or str(status.status)
+        await ctx.report_progress(min(elapsed, timeout_seconds), timeout_seconds, f"{status.status}: {states}")
+
+    status, timed_out, poll_after = await st.publisher.wait(
+        publish_id, budget=timeout_seconds, workspace_id=workspace_id, on_poll=on_poll
+    )
+    return PublishStatusResult.of(status, sandbox=st.sandbox, timed_out=timed_out, poll_after=poll_after)
+
+
+@TOOLS.tool("read", "List publish requests", routes=("publish_list",))
+async def list_publish_requests(
+    ctx: Context[Any, Any],
+    start_date: Annotated[datetime | None, Field(description="Offset-aware ISO 8601; with end_date.")] = None,
+    end_date: Annotated[datetime | None, Field(description="Offset-aware ISO 8601; with start_date.")] = None,
+    workspace_id: WorkspaceArg = None,
+) -> PublishListResult:
+    """List publish requests (the calendar), optionally between two dates (both or neither)."""
+    st = state(ctx)
+    items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
+    return PublishListResult(requests=[PublishStatusResult.of(s, sandbox=st.sandbox) for s in items])
+
+
+async def _status_after(
+    ctx: Context[Any, Any], publish_id: str, workspace_id: str | None
+) -> PublishStatusResult | None:
+    st = state(ctx)
+    try:
+        return PublishStatusResult.of(
+            await st.publisher.read_status(publish_id, workspace_id=workspace_id), sandbox=st.sandbox
+        )
+    except PostQuedError:
+        return None
+
+
+@TOOLS.tool("destructive", "Cancel a publish request", routes=("publish_cancel",))
+async def cancel_publish(
+    ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
+) -> ActionResult:
+    """Cancel every target of a publish request that is still queued or scheduled (processing or finished
+    targets cannot be canceled)."""
+    await state(ctx).client.cancel_publish(publish_id, workspace_id=workspace_id)
+    return ActionResult(
+        id=publish_id, action="cancel", ok=True, status=await _status_after(ctx, publish_id, workspace_id)
+    )
+
+
+@TOOLS.tool("destructive", "Cancel one publish target", routes=("target_cancel",))
+async def cancel_publish_target(
+    ctx: Context[Any, Any], target_id: TargetIdArg, workspace_id: WorkspaceArg = None
+) -> ActionResult:
+    """Cancel one queued or scheduled target of a publish request."""
+    await state(ctx).client.cancel_target(target_id, workspace_id=workspace_id)
+    return ActionResult(id=target_id, action="cancel_target", ok=True)
+
+
+@TOOLS.tool("idempotent_write", "Reschedule one publish target", routes=("target_reschedule",))
+async def reschedule_publish_target(
+    ctx: Context[Any, Any],
+    target_id: TargetIdArg,
+    dispatch_at: Annotated[
+        datetime | None, Field(description="New offset-aware ISO 8601 time in the future, or null to send now.")
+    ],
+    workspace_id: WorkspaceArg = None,
+) -> ActionResult:
+    """Move a queued or scheduled target to a new time (or null: now)."""
+    st = state(ctx)
+    if dispatch_at is not None and dispatch_at.utcoffset() is not None and dispatch_at <= st.clock.now():
+        raise LocalError(
+            "dispatch_at is in the past.", code="INVALID_DISPATCH_AT", next_step="Pass a future time, or null for now."
+        )
+    await st.client.reschedule_target(target_id, dispatch_at, workspace_id=workspace_id)
+    return ActionResult(id=target_id, action="reschedule", ok=True)
+
+
+@TOOLS.tool("destructive", "Delete a publish request", routes=("publish_delete",))
+async def delete_publish_request(
+    ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
+) -> ActionResult:
+    """Remove a publish request from the calendar (soft delete). Cancel it first if it has not run yet."""
+    await state(ctx).client.delete_publish(publish_id, workspace_id=workspace_id)
+    return ActionResult(id=publish_id, action="delete", ok=True)
+
+
+@TOOLS.tool("local_read", "List the local publish journal")
+async def list_publish_journal(
+    ctx: Context[Any, Any],
+    limit: Annotated[int, Field(ge=1, le=200)] = 20,
+    status: Annotated[
+        Literal["sending", "accepted", "unknown", "failed"] | None, Field(description="Only entries in this state.")
+    ] = None,
+) -> JournalResult:
+    """What this machine sent, newest first, with outcomes. An 'unknown' entry means the answer was lost:
+    check get_publish_status or repeat the same publish_content call (it reuses the key, never posts twice)."""
+    entries = state(ctx).journal().list_entries(limit=limit, status=status)
+    return JournalResult(entries=[JournalEntryView.of(e) for e in entries])
