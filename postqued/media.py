@@ -249,6 +249,18 @@ def _refuse_hidden(label: str, names: Sequence[str], roots: Sequence[_Root]) -> 
     )
 
 
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "not a regular file"
+
+
 def check_path(path: str | os.PathLike[str], allowed_dirs: Sequence[str | os.PathLike[str]]) -> LocalFile:
     """Apply the path policy and return the checked file; refusals raise ``MediaError``.
 
@@ -349,17 +361,7 @@ def check_path(path: str | os.PathLike[str], allowed_dirs: Sequence[str | os.Pat
             "Pass the path of one media file inside this folder.",
         )
     if not stat.S_ISREG(mode):
-        kind = (
-            "a named pipe (FIFO)"
-            if stat.S_ISFIFO(mode)
-            else "a socket"
-            if stat.S_ISSOCK(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a symbolic link"
-            if stat.S_ISLNK(mode)
-            else "not a regular file"
-        )
+        kind = _special_kind(mode)
         _fail(
             f"{label} is {kind}; only regular files can be uploaded.",
             "PATH_NOT_REGULAR_FILE",
@@ -383,41 +385,12 @@ def check_path(path: str | os.PathLike[str], allowed_dirs: Sequence[str | os.Pat
 
 # ftyp major brands that are not PostQued video (images, audio, 3GPP); anything else with an ftyp is MP4.
 _NON_VIDEO_BRANDS: Final = frozenset(
-    {
-        b"heic",
-        b"heix",
-        b"hevc",
-        b"hevx",
-        b"heim",
-        b"heis",
-        b"hevm",
-        b"hevs",
-        b"mif1",
-        b"msf1",
-        b"avif",
-        b"avis",
-        b"avci",
-        b"crx ",
-        b"jp2 ",
-        b"jpx ",
-        b"jpm ",
-        b"M4A ",
-        b"M4B ",
-        b"M4P ",
-        b"F4A ",
-        b"F4B ",
-        b"3gp4",
-        b"3gp5",
-        b"3gp6",
-        b"3gp7",
-        b"3gs7",
-        b"3ge6",
-        b"3ge7",
-        b"3gg6",
-        b"3g2a",
-        b"3g2b",
-        b"3g2c",
-    }
+    brand.replace(b"_", b" ")  # "_" stands for the space that pads short brands
+    for brand in (
+        b"heic heix hevc hevx heim heis hevm hevs mif1 msf1 avif avis avci jp2_ jpx_ jpm_ crx_ "  # images
+        b"M4A_ M4B_ M4P_ F4A_ F4B_ "  # audio
+        b"3gp4 3gp5 3gp6 3gp7 3gs7 3ge6 3ge7 3gg6 3g2a 3g2b 3g2c"  # 3GPP
+    ).split()
 )
 # Box types that may start a QuickTime file written without an ftyp box.
 _QT_FIRST_BOXES: Final = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
@@ -630,7 +603,7 @@ def _ms(duration: int, timescale: int) -> int:
 
 # ---- ISO BMFF (MP4, MOV) -------------------------------------------------------------------------
 
-_MAX_TOP_BOXES: Final = 100_000
+_MAX_TOP_BOXES: Final = 1_000_000  # fragmented MP4: a moof + mdat pair per fragment
 _MAX_CHILD_BOXES: Final = 10_000
 _LEAF_CAP: Final = 256  # bytes of mvhd/tkhd/mdhd/hdlr/mehd/stsd we ever need
 
@@ -707,7 +680,12 @@ class _Track:
 
 
 def _rotation(a: int, b: int) -> Literal[0, 90, 180, 270]:
-    """Clockwise rotation of a display matrix whose first row is (a, b); mirroring is ignored."""
+    """Clockwise rotation of a display matrix whose first row is (a, b), snapped to a quarter turn.
+
+    The same reading as ffmpeg's ``av_display_rotation_get`` (which reports it counter-clockwise, so
+    negated); a mirrored matrix reads as the rotation of its first row, which never changes which side
+    is longer.
+    """
     if a == 0 and b == 0:
         return 0
     quarter = round(math.degrees(math.atan2(b, a)) / 90) % 4
@@ -833,7 +811,7 @@ _LEVEL1: Final = frozenset(
 _MASTERS: Final = frozenset({_INFO, _TRACKS, _TRACK_ENTRY, _VIDEO})
 _MAX_ELEMENTS: Final = 10_000
 _INFO_CAP: Final = 64 * 1024
-_TRACKS_CAP: Final = 1024 * 1024
+_TRACKS_CAP: Final = 256 * 1024
 _UNKNOWN: Final = -1
 
 
@@ -1281,6 +1259,16 @@ def probe(local: LocalFile, mime: str) -> MediaInfo:
     try:
         with local.open_checked() as handle:
             dims = parser(_Reader(handle, local.size))
+        kind: Literal["video", "image"] = "video" if mime in VIDEO_TYPES else "image"
+        info = MediaInfo(
+            mime_type=mime,  # a key of _PROBES, so one of the seven
+            media_type=kind,
+            size=local.size,
+            width=dims.width,
+            height=dims.height,
+            duration_ms=dims.duration_ms if kind == "video" else None,
+            rotation=dims.rotation,
+        )
     except MediaError:
         raise
     except (_Malformed, struct.error, IndexError, ValueError, OverflowError, RecursionError, OSError) as exc:
@@ -1289,7 +1277,7 @@ def probe(local: LocalFile, mime: str) -> MediaInfo:
         elif isinstance(exc, OSError):
             reason = "reading it failed"
         else:
-            reason = "its structure is invalid"
+            reason = "its structure is invalid"  # includes a size pydantic refuses (ValueError)
         _fail(
             f"{local.label} could not be read as {mime}: {reason}.",
             "PROBE_FAILED",
@@ -1297,16 +1285,7 @@ def probe(local: LocalFile, mime: str) -> MediaInfo:
             "is still being written). Check that it plays, re-export or copy it again, then call the tool "
             "again.",
         )
-    kind: Literal["video", "image"] = "video" if mime in VIDEO_TYPES else "image"
-    return MediaInfo(
-        mime_type=mime,  # a key of _PROBES, so one of the seven
-        media_type=kind,
-        size=local.size,
-        width=dims.width,
-        height=dims.height,
-        duration_ms=dims.duration_ms if kind == "video" else None,
-        rotation=dims.rotation,
-    )
+    return info
 
 
 # --------------------------------------------------------------------------------------------------

@@ -101,8 +101,7 @@ ACCOUNTS = {a.id: a for a in (account(p) for p in PLATFORMS)}
 
 def video(cid: str = "vid-1", duration_ms: int | None = 30_000, **kw: Any) -> ContentAsset:
     return ContentAsset.model_validate(
-        {"id": cid, "media_type": "video", "mime_type": "video/mp4", "status": "ready", "duration_ms": duration_ms}
-        | kw
+        {"id": cid, "media_type": "video", "mime_type": "video/mp4", "status": "ready", "duration_ms": duration_ms} | kw
     )
 
 

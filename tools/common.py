@@ -24,6 +24,8 @@ from postqued.uploads import Uploader
 
 log = logging.getLogger("postqued.tools")
 
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"  # ids go into URL paths: nothing that could change the path
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -12,11 +12,11 @@ from postqued.errors import LocalError, redact
 from postqued.models import ContentAsset, MimeType, UploadComplete
 from postqued.uploads import ProgressThrottle
 from tools.accounts import WorkspaceArg
-from tools.common import Toolset, state
+from tools.common import ID_PATTERN, Toolset, state
 
 TOOLS = Toolset("content")
 
-ContentIdArg = Annotated[str, Field(description="A content id from upload_media or list_content.", min_length=1)]
+ContentIdArg = Annotated[str, Field(description="A content id from upload_media or list_content.", pattern=ID_PATTERN)]
 
 
 class ContentView(BaseModel):

@@ -15,17 +15,17 @@ from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
 from postqued.publishing import Plan
 from tools.accounts import WorkspaceArg
-from tools.common import Toolset, state, tool_errors
+from tools.common import ID_PATTERN, Toolset, state, tool_errors
 
 TOOLS = Toolset("publish")
 
-PublishIdArg = Annotated[str, Field(description="The publish_id returned by publish_content.", min_length=1)]
-TargetIdArg = Annotated[str, Field(description="A target id from get_publish_status.", min_length=1)]
+PublishIdArg = Annotated[str, Field(description="The publish_id returned by publish_content.", pattern=ID_PATTERN)]
+TargetIdArg = Annotated[str, Field(description="A target id from get_publish_status.", pattern=ID_PATTERN)]
 
 
 class TargetInput(BaseModel):
     platform: Platform
-    account_id: str = Field(description="Account id from list_accounts.", min_length=1)
+    account_id: str = Field(description="Account id from list_accounts.", pattern=ID_PATTERN)
     intent: Intent = Field(
         description="draft: sent to the creator's inbox to finish in the app; publish: posted directly."
     )
@@ -276,7 +276,8 @@ def _planned(plan: Plan) -> list[PlannedTarget]:
 async def publish_content(
     ctx: Context[Any, Any],
     content_ids: Annotated[
-        list[str], Field(description="Content ids from upload_media (0-35; 2-35 make a carousel).", max_length=35)
+        list[Annotated[str, Field(pattern=ID_PATTERN)]],
+        Field(description="Content ids from upload_media (0-35; 2-35 make a carousel).", max_length=35),
     ],
     targets: Annotated[
         list[TargetInput], Field(description="Where to post (1-10 targets).", min_length=1, max_length=10)

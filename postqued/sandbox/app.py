@@ -252,7 +252,7 @@ class SandboxApp:
             method=method,
             path=scope["path"],
             route=spec.name if spec else "unknown",
-            query=dict(request.query_params),
+            query={k: ("***" if k == "signature" else v) for k, v in request.query_params.items()},
             time=self.sb.clock.now(),
             has_auth="authorization" in request.headers,
             idempotency_key=request.headers.get("idempotency-key"),
@@ -797,6 +797,8 @@ class SandboxApp:
                     )
                 return Reply(record.status, record.body, {"Idempotent-Replayed": "true"})
             parsed = parse_publish(body, world=world, workspace_id=workspace.id, now=now, api_version=version)
+            # A storage round trip would sit here; without the lock a same-key request could slip in.
+            await asyncio.sleep(0)
             request = world.create_publish(
                 workspace_id=workspace.id,
                 api_version=version,

@@ -239,6 +239,7 @@ class Target:
     canceled_at: datetime | None = None
     dispatched_at: datetime | None = None  # set by World.advance: the moment it reached the provider
     failure: str | None = None  # the provider's reason, decided at dispatch
+    forced_failure: str | None = None  # from Sandbox.set_provider_outcome, bound at creation
     provider_post_id: str | None = None  # decided at dispatch, shown only once published
 
     @property
@@ -440,9 +441,10 @@ class World:
         account = self.accounts[target.account_id]
         forced = self._forced.get(account.id)
         log = self._dispatch_log.setdefault(account.id, [])
-        if forced:
-            _status, reason = forced.pop(0)
-            target.failure = reason
+        if target.forced_failure is None and forced:
+            target.forced_failure = forced.pop(0)[1]
+        if target.forced_failure is not None:
+            target.failure = target.forced_failure
         elif account.platform == "tiktok":
             recent = sum(1 for d in log if d.intent == target.intent and d.at > at - CAP_WINDOW)
             if target.intent == "publish" and recent >= DIRECT_POST_CAP:
@@ -582,6 +584,9 @@ class World:
                 dispatch_at=parsed.dispatch_at,
                 queued_at=now,
             )
+            forced = self._forced.get(parsed.account_id)
+            if forced:  # an armed outcome goes to the next target created (or dispatched) for the account
+                target.forced_failure = forced.pop(0)[1]
             request.targets.append(target)
             self.targets[target.id] = target
         self.publish_requests[request_id] = request

@@ -1,0 +1,74 @@
+"""Shared fixtures: a sandbox on a manual clock, settings confined to tmp_path, the MCP server and a client."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from postqued.clock import ManualClock
+from postqued.sandbox import Sandbox
+from postqued.settings import Settings
+from server import build_server
+
+FIXTURES = Path(__file__).parent / "fixtures" / "media"
+SHARED_OPENAPI = Path(__file__).resolve().parents[1].parent / "shared" / "postqued" / "openapi-v2.json"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Every coroutine test runs under anyio (fixtures and test share one task, as the MCP SDK needs)."""
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sandbox(clock: ManualClock) -> Iterator[Sandbox]:
+    with Sandbox(clock=clock) as sb:
+        yield sb
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    """An allowed media folder holding copies of the real fixtures."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("video.mp4", "image.jpg", "image.png", "rotated.mp4", "video.webm"):
+        shutil.copy(FIXTURES / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, media_dir: Path) -> Settings:
+    return Settings.build(state_dir=tmp_path / "state", media_dirs=(media_dir,), log_level="WARNING")
+
+
+def make_client(settings: Settings, sandbox: Sandbox, clock: ManualClock, **client_kw: Any) -> Client:
+    return Client(build_server(settings, sandbox=sandbox, clock=clock), **client_kw)
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Both the modern handshake and the legacy initialize handshake that current hosts speak."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def mcp(settings: Settings, sandbox: Sandbox, clock: ManualClock, mode: str) -> AsyncIterator[Client]:
+    async with make_client(settings, sandbox, clock, mode=mode) as client:
+        yield client
