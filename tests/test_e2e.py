@@ -1,0 +1,168 @@
+"""End to end: the real `postqued-mcp` process over stdio and over streamable HTTP, the demo, doctor, v1."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from postqued.clock import ManualClock
+from postqued.doctor import run_doctor
+from postqued.sandbox import Sandbox
+from postqued.settings import Settings
+from server import build_server, run_demo, sandbox_settings
+from tests.test_server import call, draft_target
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def server_env(tmp_path: Path, media_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTQUED_")}
+    env.update(
+        POSTQUED_STATE_DIR=str(tmp_path / "state"),
+        POSTQUED_MEDIA_DIRS=str(media_dir),
+        POSTQUED_SANDBOX="true",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+async def chain(client: Client, media_dir: Path) -> dict[str, Any]:
+    """upload -> accounts -> creator info -> dry run -> live draft -> wait; returns the final status."""
+    up = await call(client, "upload_media", path=str(media_dir / "video.mp4"))
+    accounts = (await call(client, "list_accounts", platform="tiktok"))["accounts"]
+    account = next(a for a in accounts if a["username"] == "@sandbox_creator")
+    info = await call(client, "get_creator_info", account_id=account["id"])
+    assert "SELF_ONLY" in info["privacy_level_options"]
+    args = {"content_ids": [up["content"]["id"]], "targets": [draft_target(account["id"])]}
+    assert (await call(client, "publish_content", **args))["valid"] is True
+    live = await call(client, "publish_content", **args, dry_run=False)
+    return await call(client, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=30)
+
+
+@pytest.mark.parametrize("handshake", ["legacy", "auto"])
+async def test_stdio_server_runs_the_chain(tmp_path: Path, media_dir: Path, handshake: str) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "server", "--sandbox"], env=server_env(tmp_path, media_dir), cwd=ROOT
+    )
+    async with Client(params, mode=handshake) as client:
+        done = await chain(client, media_dir)
+    assert done["terminal"] is True and done["status"] == "completed" and done["sandbox"] is True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def http_server(tmp_path: Path, media_dir: Path) -> Iterator[str]:
+    port = _free_port()
+    env = server_env(tmp_path, media_dir, POSTQUED_MCP_TOKEN="t0ken-for-tests")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--http", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_http_server_auth_origin_host_and_chain(http_server: str, media_dir: Path) -> None:
+    init = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    good = {**accept, "Authorization": "Bearer t0ken-for-tests"}
+    async with httpx.AsyncClient() as raw:
+        assert (await raw.post(http_server, json=init, headers=accept)).status_code == 401
+        wrong = {**accept, "Authorization": "Bearer nope"}
+        assert (await raw.post(http_server, json=init, headers=wrong)).status_code == 401
+        foreign = {**good, "Origin": "https://evil.example"}
+        assert (await raw.post(http_server, json=init, headers=foreign)).status_code == 403
+        bad_host = {**good, "Host": "evil.example"}
+        assert (await raw.post(http_server, json=init, headers=bad_host)).status_code == 421
+    http = httpx2.AsyncClient(headers={"Authorization": "Bearer t0ken-for-tests"}, timeout=60)
+    async with http, Client(streamable_http_client(http_server, http_client=http)) as client:
+        done = await chain(client, media_dir)
+    assert done["terminal"] is True and done["status"] == "completed"
+
+
+def test_http_refuses_to_start_without_a_token(tmp_path: Path, media_dir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "server", "--http", "--port", str(_free_port())],
+        env=server_env(tmp_path, media_dir), cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "POSTQUED_MCP_TOKEN" in proc.stderr and not proc.stdout
+
+
+async def test_demo_passes_and_reports_every_step(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = await run_demo(Settings.build(state_dir=tmp_path, media_dirs=(tmp_path,)), out=out)
+    text = out.getvalue()
+    assert code == 0, text
+    for step in ("upload_media", "list_accounts", "get_creator_info", "publish_content", "wait_for_publish"):
+        assert step in text
+    assert "demo passed" in text and "%)" in text  # progress was shown
+
+
+async def test_doctor_passes_on_the_sandbox_and_explains_failures(tmp_path: Path, media_dir: Path) -> None:
+    sandbox = Sandbox()
+    settings = sandbox_settings(Settings.build(state_dir=tmp_path, media_dirs=(media_dir,)), sandbox)
+    out = io.StringIO()
+    assert await run_doctor(settings, as_json=True, transport=sandbox.transport(), out=out) == 0
+    report = json.loads(out.getvalue())
+    assert report["ok"] is True and {c["name"] for c in report["checks"]} >= {"api_key", "auth", "workspace"}
+
+    broken = Settings.build(state_dir=tmp_path, media_dirs=(tmp_path / "missing",), api_key=None)
+    out = io.StringIO()
+    assert await run_doctor(broken, out=out) == 1
+    text = out.getvalue()
+    assert "✗ api_key" in text and "fix: " in text and "✗ media_dir" in text
+
+
+async def test_v1_runs_the_original_skill_chain(
+    settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
+) -> None:
+    v1 = settings.model_copy(update={"api_version": "v1"})
+    async with Client(build_server(v1, sandbox=sandbox, clock=clock)) as client:
+        video = await call(client, "upload_media", path=str(media_dir / "video.mp4"))
+        image = await call(client, "upload_media", path=str(media_dir / "image.jpg"))
+        assert image["content"]["id"] and len(sandbox.requests("v1_upload_image")) == 1
+        assert len(sandbox.requests("v1_content_upload")) == 1
+        accounts = (await call(client, "list_accounts", platform="tiktok"))["accounts"]
+        account_id = next(a["id"] for a in accounts if a["username"] == "@sandbox_creator")
+        args = {"content_ids": [video["content"]["id"]], "targets": [draft_target(account_id)]}
+        plan = await call(client, "publish_content", **args)
+        assert plan["valid"] is True and not sandbox.requests("v1_publish")  # v1 has no API dry run
+        live = await call(client, "publish_content", **args, dry_run=False)
+        assert len(sandbox.requests("v1_publish")) == 1
+        assert sandbox.requests("v1_publish")[0].idempotency_key == live["idempotency_key"]
+        status = await call(client, "get_publish_status", publish_id=live["publish_id"])
+        assert status["publish_id"] == live["publish_id"] and status["targets"]
+        workspaces = await call(client, "list_workspaces")
+        assert [w["id"] for w in workspaces["workspaces"]] == ["default"] and workspaces["default_workspace_id"] is None
