@@ -336,15 +336,15 @@ async def publish_content(
     confirmation = _approved(approval, confirm)
     outcome = await st.publisher.publish(plan, idempotency_key)
     s = outcome.status
-    by_index = {i: t for i, t in enumerate(s.targets)}
+    remaining = list(s.targets)
     targets_out = []
-    for i, planned in enumerate(_planned(plan)):
-        remote = by_index.get(i)
-        targets_out.append(
-            planned.model_copy(
-                update={"id": remote.id if remote else None, "status": remote.status if remote else None}
-            )
+    for planned in _planned(plan):  # pair each planned target with PostQued's by platform and account
+        remote = next(
+            (t for t in remaining if (t.platform, t.account_id) == (planned.platform, planned.account_id)), None
         )
+        if remote is not None:
+            remaining.remove(remote)
+        targets_out.append(planned.model_copy(update={"id": remote and remote.id, "status": remote and remote.status}))
     return PublishResult(
         dry_run=False,
         valid=True,
