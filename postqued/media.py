@@ -9,8 +9,14 @@ Three steps, each refusing with a ``MediaError`` that names a stable code and a 
    the file name's extension; videos may be up to 4 GiB and images up to 20 MiB.
 3. ``probe``: width, height, duration and rotation are read from the container itself (ISO BMFF boxes,
    EBML elements, JPEG/PNG/WebP/GIF headers). No ffmpeg, no third-party parser; every read is bounded
-   (seeks over media data, small caps on the metadata read into memory) and every structural problem,
-   truncation included, is ``PROBE_FAILED``.
+   (video probes seek over the media data and read only metadata, within small caps; image probes
+   stream through the file, at most 20 MiB, in 64 KiB reads to find its end) and every structural
+   problem, truncation included, is ``PROBE_FAILED``.
+
+Reported values: width and height as displayed (MP4/MOV track header size, which includes the pixel
+aspect ratio, swapped for a 90/270 degree display matrix; JPEG swapped for EXIF orientations 5-8);
+``duration_ms`` from mvhd (or mehd, or the video track's fragments when moov is empty), from the WebM
+Info Duration, or None when the file does not declare one (e.g. a browser MediaRecorder WebM).
 
 ``inspect_file`` runs all three in order. The functions are synchronous and do small, bounded reads;
 async callers may run them in a worker thread.
@@ -634,21 +640,20 @@ def _boxes(r: _Reader, start: int, end: int, *, top: bool) -> Iterator[_Box]:
         elif size == 0:
             size = end - pos  # to the end of the file (or of the parent)
         if size < header:
-            raise _Malformed(f"box {typ!r} has an impossible size")
+            raise _Malformed("a box has an impossible size")
         if pos + size > end:
             raise _Malformed(
-                f"box {typ!r} extends past the end of the file (truncated)"
-                if top
-                else f"box {typ!r} extends past its parent"
+                "a box extends past the end of the file (truncated)" if top else "a box extends past its parent"
             )
         yield _Box(typ, pos + header, pos + size)
         pos += size
 
 
 def _leaf(r: _Reader, box: _Box, need: int) -> bytes:
+    """The start of a box the caller matched by type (so its type is one of ours, safe to name)."""
     data = r.read_at(box.start, min(box.end - box.start, _LEAF_CAP))
     if len(data) < need:
-        raise _Malformed(f"box {box.type!r} is too short")
+        raise _Malformed(f"the {box.type.decode('latin-1')!r} box is too short")
     return data
 
 
@@ -667,6 +672,7 @@ def _full_box_times(data: bytes, what: str) -> tuple[int, int, bool]:
 
 @dataclass
 class _Track:
+    track_id: int = 0
     handler: bytes = b""
     enabled: bool = True
     width: int = 0
@@ -701,6 +707,7 @@ def _parse_trak(r: _Reader, trak: _Box) -> _Track:
             if len(data) < base + 44:
                 raise _Malformed("tkhd is too short")
             track.enabled = bool(data[3] & 1)
+            track.track_id = int.from_bytes(data[20:24] if data[0] == 1 else data[12:16], "big")
             track.tkhd_duration = (
                 int.from_bytes(data[28:36], "big") if data[0] == 1 else int.from_bytes(data[20:24], "big")
             )
@@ -733,12 +740,14 @@ def _parse_minf(r: _Reader, minf: _Box, track: _Track) -> None:
 
 def _probe_isobmff(r: _Reader) -> _Dims:
     moov: _Box | None = None
-    has_mdat = False
+    has_mdat = fragmented = False
     for box in _boxes(r, 0, r.size, top=True):  # walks to the end: catches truncation; seeks over mdat
         if box.type == b"moov" and moov is None:
             moov = box
         elif box.type == b"mdat":
             has_mdat = True
+        elif box.type == b"moof":
+            fragmented = True
     if moov is None:
         raise _Malformed("no 'moov' box (the file is incomplete or was not finalised)")
     if not has_mdat:
@@ -748,6 +757,7 @@ def _probe_isobmff(r: _Reader) -> _Dims:
     duration_unknown = True
     fragment_duration = 0
     tracks: list[_Track] = []
+    trex_durations: dict[int, int] = {}
     for box in _boxes(r, moov.start, moov.end, top=False):
         if box.type == b"mvhd":
             timescale, duration, duration_unknown = _full_box_times(_leaf(r, box, 20), "mvhd")
@@ -762,6 +772,9 @@ def _probe_isobmff(r: _Reader) -> _Dims:
                         if data[0] == 1 and len(data) >= 12
                         else int.from_bytes(data[4:8], "big")
                     )
+                elif sub.type == b"trex":
+                    track_id, default_duration = struct.unpack_from(">I4xI", _leaf(r, sub, 16), 4)
+                    trex_durations[track_id] = default_duration
     if timescale == 0:
         raise _Malformed("no usable 'mvhd' box")
     videos = [t for t in tracks if t.handler == b"vide"]
@@ -777,16 +790,83 @@ def _probe_isobmff(r: _Reader) -> _Dims:
     if video.rotation in (90, 270):
         width, height = height, width
 
-    duration_ms: int | None = None
+    candidates: list[int] = []  # whole milliseconds; the longest wins
     if not duration_unknown and duration > 0:
-        duration_ms = _ms(duration, timescale)
-    elif fragment_duration > 0:
-        duration_ms = _ms(fragment_duration, timescale)
+        candidates.append(_ms(duration, timescale))
     elif video.media_timescale > 0 and video.media_duration > 0:
-        duration_ms = _ms(video.media_duration, video.media_timescale)
+        candidates.append(_ms(video.media_duration, video.media_timescale))
     elif 0 < video.tkhd_duration < 0xFFFF_FFFF:
-        duration_ms = _ms(video.tkhd_duration, timescale)
-    return _Dims(width, height, duration_ms, video.rotation)
+        candidates.append(_ms(video.tkhd_duration, timescale))
+    if fragment_duration > 0:
+        candidates.append(_ms(fragment_duration, timescale))
+    if fragmented and video.media_timescale > 0:
+        # moov describes only what precedes the first fragment; the fragments say the rest
+        ticks = _fragmented_ticks(r, video, trex_durations.get(video.track_id, 0))
+        if ticks > 0:
+            candidates.append(_ms(ticks, video.media_timescale))
+    return _Dims(width, height, max(candidates) if candidates else None, video.rotation)
+
+
+_TRUN_BUDGET: Final = 64 * 1024 * 1024  # bytes of per-sample tables read across all fragments
+
+
+def _trun_ticks(r: _Reader, box: _Box, default_duration: int, budget: list[int]) -> int:
+    head = _leaf(r, box, 8)
+    flags, count = int.from_bytes(head[1:4], "big"), int.from_bytes(head[4:8], "big")
+    if not flags & 0x100:  # no per-sample durations: all samples last the default
+        return count * default_duration
+    offset = 8 + 4 * bool(flags & 0x01) + 4 * bool(flags & 0x04)
+    fields = bin(flags & 0xF00).count("1")
+    size = count * 4 * fields
+    if box.start + offset + size > box.end:
+        raise _Malformed("a 'trun' box is shorter than its sample table")
+    budget[0] -= size
+    if budget[0] < 0:
+        raise _Malformed("the fragment tables are implausibly large")
+    table = r.read_at(box.start + offset, size)
+    return sum(entry[0] for entry in struct.iter_unpack(">" + "I" * fields, table))
+
+
+def _fragmented_ticks(r: _Reader, video: _Track, trex_duration: int) -> int:
+    """End time of the video track's last fragment, in its media timescale.
+
+    With 'tfdt' (decode time of each fragment) that is the last one's start plus its samples' durations;
+    without, the durations of the samples in moov and in every fragment are added up.
+    """
+    budget = [_TRUN_BUDGET]
+    summed = video.media_duration
+    end: int | None = None
+    for moof in _boxes(r, 0, r.size, top=True):
+        if moof.type != b"moof":
+            continue
+        for traf in _boxes(r, moof.start, moof.end, top=False):
+            if traf.type != b"traf":
+                continue
+            track_id, default, base = 0, trex_duration, None
+            truns: list[_Box] = []
+            for box in _boxes(r, traf.start, traf.end, top=False):
+                if box.type == b"tfhd":
+                    data = _leaf(r, box, 8)
+                    flags, track_id = int.from_bytes(data[1:4], "big"), int.from_bytes(data[4:8], "big")
+                    if flags & 0x08:
+                        at = 8 + 8 * bool(flags & 0x01) + 4 * bool(flags & 0x02)
+                        if len(data) < at + 4:
+                            raise _Malformed("a 'tfhd' box is too short")
+                        default = int.from_bytes(data[at : at + 4], "big")
+                elif box.type == b"tfdt":
+                    data = _leaf(r, box, 8)
+                    base = int.from_bytes(data[4:12] if data[0] == 1 else data[4:8], "big")
+                elif box.type == b"trun":
+                    truns.append(box)
+            if track_id != video.track_id:
+                continue
+            ticks = sum(_trun_ticks(r, box, default, budget) for box in truns)
+            summed += ticks
+            if base is not None:
+                end = base + ticks
+            elif end is not None:
+                end += ticks
+    return end if end is not None else summed
 
 
 # ---- EBML (WebM) ---------------------------------------------------------------------------------
@@ -1187,18 +1267,27 @@ def _probe_webp(r: _Reader) -> _Dims:
 
 # ---- GIF -----------------------------------------------------------------------------------------
 
-_MAX_GIF_BLOCKS: Final = 10_000_000
+_MAX_GIF_BLOCKS: Final = 2_000_000
 
 
 def _skip_sub_blocks(r: _Reader, budget: list[int]) -> None:
+    """Move past a chain of data sub-blocks (length byte, data) ending with a zero length."""
     while True:
-        budget[0] -= 1
+        chunk = r.read_upto(r.pos, _READ_CHUNK)
+        if not chunk:
+            raise _Malformed("the GIF ends early (truncated)")
+        i, blocks = 0, 0
+        while i < len(chunk):
+            if chunk[i] == 0:
+                r.pos += i + 1
+                budget[0] -= blocks
+                return
+            i += chunk[i] + 1
+            blocks += 1
+        r.pos += i  # the next length byte is in a later chunk
+        budget[0] -= blocks
         if budget[0] < 0:
             raise _Malformed("too many GIF blocks")
-        n = r.u8()
-        if n == 0:
-            return
-        r.skip(n)
 
 
 def _probe_gif(r: _Reader) -> _Dims:

@@ -56,6 +56,9 @@ EXPECTED: dict[str, tuple[str, int, int, int | None, int]] = {
     "video.mov": ("video/quicktime", 256, 144, 1500, 0),
     # 176x144, duration=1.200000; mvhd 1000 / 1200; moov after mdat
     "moov_at_end.mp4": ("video/mp4", 176, 144, 1200, 0),
+    # 160x90, duration=2.000000; empty moov (mvhd/mdhd durations 0, no mehd), 4 fragments:
+    # last tfdt + its sample durations = 20480 ticks at 10240/s
+    "fragmented.mp4": ("video/mp4", 160, 90, 2000, 0),
     # 320x180, duration=1.000000, displaymatrix rotation=90 (counter-clockwise) -> 270 clockwise, 180x320
     "rotated.mp4": ("video/mp4", 180, 320, 1000, 270),
     # 320x180, duration=1.000000, displaymatrix rotation=-90 -> 90 clockwise (phone portrait), 180x320
@@ -333,7 +336,7 @@ def test_fifo_refused_without_blocking(media: Path) -> None:
 
 
 @posix_only
-def test_socket_refused(tmp_path: Path) -> None:
+def test_socket_refused() -> None:
     short = Path(tempfile.mkdtemp(prefix="pq"))  # AF_UNIX paths are short
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -652,6 +655,14 @@ def test_duration_falls_back_when_mvhd_has_none(tmp_path: Path) -> None:
         data[at + 16 : at + 20] = unknown
         info = probe(local_for(write(tmp_path / "v.mp4", bytes(data))), "video/mp4")
         assert info.duration_ms == 2000  # from the video track's mdhd (timescale 10240, 20480 ticks)
+
+
+def test_fragmented_mp4_without_tfdt_sums_the_fragments(tmp_path: Path) -> None:
+    data = (FIXTURES / "fragmented.mp4").read_bytes()
+    assert data.count(b"tfdt") == 4
+    data = data.replace(b"tfdt", b"skip")  # like Smooth Streaming (ismv) files: no decode times
+    info = probe(local_for(write(tmp_path / "f.mp4", data)), "video/mp4")
+    assert (info.width, info.height, info.duration_ms) == (160, 90, 2000)
 
 
 def test_mp4_without_a_video_track(tmp_path: Path) -> None:
