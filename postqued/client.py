@@ -254,7 +254,12 @@ class PostQuedClient:
         attempt = 0
         sent_once = False
         while True:
-            await self._wait_for_bucket(route.bucket)
+            try:
+                await self._wait_for_bucket(route.bucket)
+            except RateLimitedError as exc:
+                if sent_once and route.kind == "publish":  # an earlier attempt may have been processed
+                    raise self._unknown(exc) from None
+                raise
             self.limiter.take(route.bucket)
             try:
                 response = await self.api.request(
@@ -272,7 +277,7 @@ class PostQuedClient:
             else:
                 log.debug("%s %s -> %s", route.method, route.path, response.status_code)
                 parsed = _decode(raw)
-                if response.status_code < 400:
+                if response.status_code < 300:  # a redirect is never followed, nor taken for success
                     if parsed is _UNDECODABLE and raw:
                         sent_once = True
                         failure = TransportError(
@@ -286,12 +291,15 @@ class PostQuedClient:
                         )
                 else:
                     error = self._error(response, None if parsed is _UNDECODABLE else parsed)
-                    if not error.retryable or attempt >= self.retry.max_retries:
-                        if route.kind == "publish" and isinstance(error, ServerError):
-                            raise self._unknown(error) from None
-                        raise error
-                    wait = self._retry_wait(error, attempt)
+                    retry = error.retryable and attempt < self.retry.max_retries
+                    wait = self._retry_wait(error, attempt) if retry else None
                     if wait is None:
+                        # a publish that got a 5xx, or a transient answer after an earlier attempt that may
+                        # have been processed, has an unknown outcome (never "failed": it may be live)
+                        if route.kind == "publish" and (
+                            isinstance(error, ServerError) or (sent_once and error.retryable)
+                        ):
+                            raise self._unknown(error) from None
                         raise error
                     if isinstance(error, ServerError):
                         sent_once = True
@@ -313,6 +321,13 @@ class PostQuedClient:
         )
 
     def _error(self, response: httpx.Response, body: Any) -> APIError:
+        if response.status_code < 400:
+            return APIError(
+                f"PostQued answered with a redirect (HTTP {response.status_code}), which this client never follows.",
+                code="UNEXPECTED_REDIRECT",
+                status=response.status_code,
+                next_step="Check POSTQUED_BASE_URL: it must be the API origin itself, e.g. https://api.postqued.com.",
+            )
         retry_at = None
         if response.status_code in (429, 503) or "retry-after" in response.headers:
             after = _retry_after(response.headers.get("retry-after"), self.clock.now())
@@ -461,6 +476,12 @@ class PostQuedClient:
 
     async def dry_run(self, request: PublishRequest) -> Any:
         """The API's own validation (v2). Raises the API's error when the request is invalid."""
+        if self.api_version != "v2":  # v1 has no dryRun: the flag would be ignored by a live route
+            raise LocalError(
+                f"PostQued {self.api_version} has no dry run.",
+                code="UNSUPPORTED_IN_API_VERSION",
+                next_step="Check the request with the local rules only, or set POSTQUED_API_VERSION=v2.",
+            )
         body = (await self.scoped_request(request)).model_copy(update={"dry_run": True}).wire()
         return (await self._send("publish", body=body)).body
 
