@@ -445,6 +445,10 @@ class Journal:
                 "ORDER BY created_at DESC, id DESC LIMIT 1",
                 (digest, workspace_id, _ts(now - KEY_TTL)),
             ).fetchone()
+            if row is not None and row["status"] == "failed" and row["error_code"] == "IDEMPOTENCY_CONFLICT":
+                # PostQued holds this key for a different body, which proves this request was never accepted
+                # under it: reusing it could only fail again. A new entry gets a new key (or the caller's).
+                row = None
             if row is not None:
                 overridden = idempotency_key is not None and idempotency_key != row["idempotency_key"]
                 replay = row["publish_id"] is not None
@@ -468,7 +472,7 @@ class Journal:
                             "list_publish_journal shows the earlier request."
                         ),
                     )
-                if other is not None:  # the same request, first tried more than 24 h ago: the key expired
+                if other is not None:  # the same request with an expired (24 h) or conflicting key: a new one
                     key, overridden = None, True
             key = key or str(uuid.uuid4())
             cursor = conn.execute(

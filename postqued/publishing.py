@@ -16,8 +16,15 @@ from typing import Any
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.digest import plan_digest
-from postqued.errors import APIError, LocalError, NotFoundError, OutcomeUnknownError, PostQuedError
-from postqued.journal import Journal, PublishIntent
+from postqued.errors import (
+    APIError,
+    LocalError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PostQuedError,
+    TransportError,
+)
+from postqued.journal import Journal, JournalEntry, PublishIntent
 from postqued.models import ContentAsset, CreatorInfo, PlatformAccount, PublishRequest, PublishStatus
 from postqued.rules import LiveFacts, check_live, check_static, refuse
 from postqued.settings import Settings
@@ -127,7 +134,13 @@ class Publisher:
     ) -> dict[str, CreatorInfo]:
         if "creator_info" not in self.client.routes:
             return {}
-        wanted = {t.account_id for t in request.targets if t.platform == "tiktok" and t.account_id in accounts}
+        wanted = {  # only real TikTok accounts: another platform's account is refused by the rules instead
+            t.account_id
+            for t in request.targets
+            if t.platform == "tiktok"
+            and t.account_id in accounts
+            and accounts[t.account_id].platform.strip().lower() == "tiktok"
+        }
         out: dict[str, CreatorInfo] = {}
         for account_id in sorted(wanted):
             out[account_id] = await self.creator_info(account_id, workspace_id=request.workspace_id)
@@ -149,7 +162,16 @@ class Publisher:
         """The API's own validation (v2; v1 has none), then remember the plan as fresh."""
         answer: Any = None
         if self.client.api_version == "v2":
-            answer = await self.client.dry_run(plan.request)
+            try:
+                answer = await self.client.dry_run(plan.request)
+            except OutcomeUnknownError as exc:  # the client treats every POST /v2/publish as a publish
+                raise TransportError(
+                    "PostQued gave no usable answer to the dry run, so the request could not be checked; "
+                    "a dry run never creates anything.",
+                    code="DRY_RUN_FAILED",
+                    status=exc.status,
+                    next_step="Run the same dry run again shortly; nothing was published.",
+                ) from None
         self.journal().record_plan(plan.digest, plan.workspace_key, {"targets": _jsonable(plan.summary())})
         return answer
 
@@ -215,8 +237,27 @@ class Publisher:
         """Read status and record it in the journal (this resolves an ``unknown`` entry)."""
         status = await self.client.get_publish(publish_id, workspace_id=workspace_id)
         with contextlib.suppress(PostQuedError):  # a status read must not fail because the journal is unavailable
-            self.journal().record_status(status.id, status.status or "pending", _target_rows(status), status.terminal)
+            journal = self.journal()
+            rows = _target_rows(status)
+            if journal.record_status(status.id, status.status or "pending", rows, status.terminal) is None:
+                self._claim_unknown(journal, status, rows)
         return status
+
+    @staticmethod
+    def _claim_unknown(journal: Journal, status: PublishStatus, rows: list[dict[str, Any]]) -> None:
+        """Settle the one ``unknown`` entry (answer lost, so no publish id) that this request must be.
+
+        Linked only when exactly one such entry has the same workspace, content ids and targets (platform,
+        account, intent, caption, time) and was being sent when PostQued created the request; otherwise
+        it stays ``unknown`` and repeating the same publish_content call (same key) settles it.
+        """
+        matches = [
+            e
+            for e in journal.list_entries(limit=500, status="unknown")
+            if e.publish_id is None and _same_request(e, status)
+        ]
+        if len(matches) == 1:
+            journal.record_accepted(matches[0].idempotency_key, status.id, status.status or "pending", rows)
 
     async def wait(
         self,
@@ -241,6 +282,43 @@ class Publisher:
                 return status, True, self.clock.now() + timedelta(seconds=delay)
             await self.clock.sleep(min(delay, remaining))
             delay = min(delay * 1.6, 10.0)
+
+
+LINK_SKEW = timedelta(minutes=10)  # clocks of this machine and PostQued's may disagree this much
+
+
+def _same_request(entry: JournalEntry, status: PublishStatus) -> bool:
+    """Whether ``status`` (a request PostQued reports) shows exactly what ``entry`` sent."""
+    body, extra = entry.body, status.model_extra or {}
+    if status.created_at is None or extra.get("contentIds") != body.get("contentIds"):
+        return False
+    if extra.get("workspaceId") != body.get("workspaceId"):
+        return False
+    if not entry.created_at - LINK_SKEW <= status.created_at <= entry.updated_at + LINK_SKEW:
+        return False
+    sent = body.get("targets") or []
+    if len(sent) != len(status.targets):
+        return False
+    for want, got in zip(sent, status.targets, strict=True):
+        seen = (got.platform, got.account_id, got.intent, (got.model_extra or {}).get("caption"))
+        if seen != (want.get("platform"), want.get("accountId"), want.get("intent"), want.get("caption")):
+            return False
+        at = _at(want)
+        if (at is None) != (got.dispatch_at is None):
+            return False
+        if at is not None and got.dispatch_at is not None and abs(at - got.dispatch_at) > timedelta(seconds=1):
+            return False
+    return True
+
+
+def _at(target: dict[str, Any]) -> datetime | None:
+    raw = target.get("dispatchAt")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _ws(workspace_key: str) -> str | None:
