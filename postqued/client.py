@@ -86,6 +86,57 @@ ROUTES: dict[str, dict[str, Route]] = {
         "target_cancel": Route("POST", "/v2/publish/target/{id}/cancel", "publish", "write"),
         "target_reschedule": Route("PATCH", "/v2/publish/target/{id}", "publish", "write"),
         "publish_delete": Route("DELETE", "/v2/publish/{id}", "delete", "write"),
+        # Toolsets beyond publishing (postqued/extras.py). Writes go through extras._write: sent at most once
+        # unless nothing can have reached PostQued; kind "publish" marks writes that are not idempotent; only
+        # DELETEs are metered locally (the bucket of other writes is nominal). "{sub}" is a second path id.
+        "workspace_create": Route("POST", "/v2/organizations/{id}/workspaces", "publish", "publish"),
+        "billing": Route("GET", "/v2/billing", "read", "read"),
+        "billing_capabilities": Route("GET", "/v2/billing/capabilities", "read", "read"),
+        "billing_usage": Route("GET", "/v2/billing/usage", "read", "read"),
+        "integration_delete": Route("DELETE", "/v2/integrations/{id}", "delete", "write"),
+        "instagram_audio": Route("GET", "/v2/integrations/{id}/instagram/audio", "read", "read"),
+        "reddit_subreddits": Route("GET", "/v2/integrations/{id}/reddit/subreddits", "read", "read"),
+        "reddit_restrictions": Route("GET", "/v2/integrations/{id}/reddit/restrictions", "read", "read"),
+        "linkedin_companies": Route("GET", "/v2/integrations/{id}/linkedin/companies", "read", "read"),
+        "pinterest_boards": Route("GET", "/v2/integrations/{id}/pinterest/boards", "read", "read"),
+        "analytics_posts": Route("GET", "/v2/analytics/posts", "read", "read"),
+        "analytics_videos": Route("GET", "/v2/analytics/videos", "read", "read"),
+        "engagement": Route("GET", "/v2/engagement", "read", "read"),
+        "engagement_reply": Route("POST", "/v2/engagement/comments/reply", "publish", "publish"),
+        "engagement_comment": Route("POST", "/v2/engagement/posts/comment", "publish", "publish"),
+        "engagement_hide": Route("POST", "/v2/engagement/comments/hide", "publish", "write"),
+        "engagement_like": Route("POST", "/v2/engagement/comments/like", "publish", "write"),
+        "engagement_delete": Route("POST", "/v2/engagement/comments/delete", "delete", "write"),
+        "posts": Route("GET", "/v2/posts", "read", "read"),
+        "post_create": Route("POST", "/v2/posts", "publish", "publish"),
+        "post_get": Route("GET", "/v2/posts/{id}", "read", "read"),
+        "post_revision": Route("POST", "/v2/posts/{id}/revisions", "publish", "write"),
+        "post_suggestion": Route("POST", "/v2/posts/{id}/suggestions", "publish", "publish"),
+        "post_suggestion_accept": Route("POST", "/v2/posts/{id}/suggestions/{sub}/accept", "publish", "write"),
+        "post_suggestion_decline": Route("POST", "/v2/posts/{id}/suggestions/{sub}/decline", "publish", "write"),
+        "post_comment": Route("POST", "/v2/posts/{id}/comments", "publish", "publish"),
+        "post_submit": Route("POST", "/v2/posts/{id}/submit", "publish", "write"),
+        "post_request_changes": Route("POST", "/v2/posts/{id}/request-changes", "publish", "write"),
+        "post_approve": Route("POST", "/v2/posts/{id}/approve", "publish", "write"),
+        "post_schedule": Route("POST", "/v2/posts/{id}/schedule", "publish", "write"),
+        "post_publish": Route("POST", "/v2/posts/{id}/publish", "publish", "write"),
+        "collaborators": Route("GET", "/v2/workspaces/{id}/collaborators", "read", "read"),
+        "invitation_create": Route("POST", "/v2/workspaces/{id}/invitations", "publish", "publish"),
+        "invitation_revoke": Route("POST", "/v2/workspaces/{id}/invitations/{sub}/revoke", "delete", "write"),
+        "member_update": Route("PATCH", "/v2/workspaces/{id}/members/{sub}", "publish", "write"),
+        "member_remove": Route("DELETE", "/v2/workspaces/{id}/members/{sub}", "delete", "write"),
+        "post_reviewers": Route("GET", "/v2/posts/{id}/reviewers", "read", "read"),
+        "reviewer_invite": Route("POST", "/v2/posts/{id}/reviewer-invitations", "publish", "publish"),
+        "reviewer_invitation_revoke": Route(
+            "POST", "/v2/posts/{id}/reviewer-invitations/{sub}/revoke", "delete", "write"
+        ),
+        "reviewer_remove": Route("DELETE", "/v2/posts/{id}/reviewers/{sub}", "delete", "write"),
+        "client_reviews": Route("GET", "/v2/client-reviews", "read", "read"),
+        "client_review_get": Route("GET", "/v2/client-reviews/{id}", "read", "read"),
+        "client_suggestion": Route("POST", "/v2/client-reviews/{id}/suggestions", "publish", "publish"),
+        "client_comment": Route("POST", "/v2/client-reviews/{id}/comments", "publish", "publish"),
+        "client_request_changes": Route("POST", "/v2/client-reviews/{id}/request-changes", "publish", "write"),
+        "client_approve": Route("POST", "/v2/client-reviews/{id}/approve", "publish", "write"),
     },
     "v1": {
         "content_upload": Route("POST", "/v1/content/upload", "upload", "write"),
@@ -152,6 +203,7 @@ class Response:
     status: int
     body: Any
     headers: httpx.Headers
+    attempts: int = 1  # how many attempts this call took (1 = the first answer was used)
 
 
 class PostQuedClient:
@@ -287,7 +339,10 @@ class PostQuedClient:
                         unknown = route.kind == "publish"
                     else:
                         return Response(
-                            response.status_code, None if parsed is _UNDECODABLE else parsed, response.headers
+                            response.status_code,
+                            None if parsed is _UNDECODABLE else parsed,
+                            response.headers,
+                            attempts=attempt + 1,
                         )
                 else:
                     error = self._error(response, None if parsed is _UNDECODABLE else parsed)
@@ -488,13 +543,17 @@ class PostQuedClient:
     async def publish(self, request: PublishRequest, idempotency_key: str) -> PublishStatus:
         """A live publish. ``request`` must already be scoped; it is sent exactly as ``request.wire()``."""
         body = request.model_copy(update={"dry_run": False}).wire()
-        answer = (await self._send("publish", body=body, idempotency_key=idempotency_key)).body
+        response = await self._send("publish", body=body, idempotency_key=idempotency_key)
         try:
-            return parse_publish(answer)
+            status = parse_publish(response.body)
         except ValueError:
             raise OutcomeUnknownError(
                 "PostQued accepted the publish request but its answer carried no publish id."
             ) from None
+        # A replay on this call's first attempt means an earlier call already sent it (a replay after our
+        # own retry is just the answer we lost). PostQued documents no such header; the sandbox sends one.
+        replayed = response.attempts == 1 and response.headers.get("idempotent-replayed", "").lower() == "true"
+        return status.model_copy(update={"replayed": True}) if replayed else status
 
     async def get_publish(self, publish_id: str, *, workspace_id: str | None = None) -> PublishStatus:
         params = await self._scoped(workspace_id)

@@ -495,6 +495,7 @@ class PublishStatus(WireModel):
     status: str | None = None
     created_at: datetime | None = None
     targets: list[TargetStatus] = Field(default_factory=list)
+    replayed: bool = False  # the answer was PostQued's cached response to an earlier send of the same key
 
     @property
     def terminal(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from postqued.clock import Clock
 from postqued.digest import plan_digest
 from postqued.errors import (
     APIError,
+    JournalError,
     LocalError,
     NotFoundError,
     OutcomeUnknownError,
@@ -28,6 +30,8 @@ from postqued.journal import Journal, JournalEntry, PublishIntent
 from postqued.models import ContentAsset, CreatorInfo, PlatformAccount, PublishRequest, PublishStatus
 from postqued.rules import LiveFacts, check_live, check_static, refuse
 from postqued.settings import Settings
+
+log = logging.getLogger("postqued.publishing")
 
 CREATOR_INFO_TTL = 60.0  # seconds: TikTok wants the latest values when the post is prepared
 
@@ -221,8 +225,11 @@ class Publisher:
         except BaseException:
             journal.record_unknown(intent.idempotency_key, "interrupted while sending")
             raise
-        journal.record_accepted(intent.idempotency_key, status.id, status.status or "pending", _target_rows(status))
-        return LiveOutcome(status=status, intent=intent, replayed=False)
+        try:
+            journal.record_accepted(intent.idempotency_key, status.id, status.status or "pending", _target_rows(status))
+        except JournalError as exc:  # the post exists: report it; a repeat still reuses the journaled key
+            log.warning("publish %s accepted but not journaled: %s", status.id, exc.code)
+        return LiveOutcome(status=status, intent=intent, replayed=status.replayed)
 
     async def _status_or_stub(self, intent: PublishIntent) -> PublishStatus:
         assert intent.publish_id is not None

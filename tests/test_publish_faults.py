@@ -322,11 +322,6 @@ async def test_truncated_answer_is_unknown_then_resolved_by_the_same_call(
     assert (resolved["status"], resolved["publish_id"]) == ("accepted", again["publish_id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client.publish drops PostQued's replay signal (the sandbox answers a replay with "
-    "'Idempotent-Replayed: true'), so publish_content cannot tell a replayed answer from a new request",
-)
 async def test_a_repeat_that_postqued_replays_is_reported_as_replayed(
     mcp: Client, sandbox: Sandbox, media_dir: Path
 ) -> None:

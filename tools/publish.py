@@ -412,7 +412,7 @@ async def wait_for_publish(
     st = state(ctx)
 
     async def on_poll(status: PublishStatus, elapsed: float) -> None:
-        states = ", ".join(f"{t.platform}:{t.status}" for t in status.targets) or str(status.status)
+        states = ", ".join(f"{t.platform} {t.account_id}: {t.status}" for t in status.targets) or str(status.status)
         await ctx.report_progress(min(elapsed, timeout_seconds), timeout_seconds, f"{status.status}: {states}")
 
     status, timed_out, poll_after = await st.publisher.wait(
