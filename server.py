@@ -51,6 +51,13 @@ class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
+        # Tracebacks carry exception messages (URLs, headers); formatters reuse the cached exc_text.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -147,6 +154,9 @@ class BearerAuth:
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # never served; refused before the app sees it, token or not
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] == "http":
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
             scheme, _, supplied = header.partition(b" ")

@@ -29,6 +29,7 @@ from postqued.errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    WriteOutcomeUnknownError,
     api_error,
 )
 from postqued.models import (
@@ -57,14 +58,15 @@ log = logging.getLogger("postqued.client")
 Bucket = Literal["upload", "read", "publish", "delete"]
 # How a call may be repeated: reads always; idempotent writes (same effect twice) on any transient
 # failure; publish only with the same key and byte-identical body, and a lost answer is "unknown".
-CallKind = Literal["read", "write", "publish"]
+# "once": a write that is not idempotent and has no key: repeated only while it cannot have reached PostQued.
+CallKind = Literal["read", "write", "publish", "once"]
 
 
 @dataclass(frozen=True)
 class Route:
     method: str
     path: str
-    bucket: Bucket
+    bucket: Bucket | None  # None: not metered locally
     kind: CallKind
 
 
@@ -86,14 +88,14 @@ ROUTES: dict[str, dict[str, Route]] = {
         "target_cancel": Route("POST", "/v2/publish/target/{id}/cancel", "publish", "write"),
         "target_reschedule": Route("PATCH", "/v2/publish/target/{id}", "publish", "write"),
         "publish_delete": Route("DELETE", "/v2/publish/{id}", "delete", "write"),
-        # Toolsets beyond publishing (postqued/extras.py). Writes go through extras._write: sent at most once
-        # unless nothing can have reached PostQued; kind "publish" marks writes that are not idempotent; only
-        # DELETEs are metered locally (the bucket of other writes is nominal). "{sub}" is a second path id.
-        "workspace_create": Route("POST", "/v2/organizations/{id}/workspaces", "publish", "publish"),
+        # Toolsets beyond publishing (postqued/extras.py). Their writes carry no idempotency key, so they are
+        # "once": repeated only while they cannot have reached PostQued. PostQued documents a bucket for
+        # deletes only; other writes are not metered locally (a 429 is still honoured). "{sub}": a 2nd id.
+        "workspace_create": Route("POST", "/v2/organizations/{id}/workspaces", None, "once"),
         "billing": Route("GET", "/v2/billing", "read", "read"),
         "billing_capabilities": Route("GET", "/v2/billing/capabilities", "read", "read"),
         "billing_usage": Route("GET", "/v2/billing/usage", "read", "read"),
-        "integration_delete": Route("DELETE", "/v2/integrations/{id}", "delete", "write"),
+        "integration_delete": Route("DELETE", "/v2/integrations/{id}", "delete", "once"),
         "instagram_audio": Route("GET", "/v2/integrations/{id}/instagram/audio", "read", "read"),
         "reddit_subreddits": Route("GET", "/v2/integrations/{id}/reddit/subreddits", "read", "read"),
         "reddit_restrictions": Route("GET", "/v2/integrations/{id}/reddit/restrictions", "read", "read"),
@@ -102,41 +104,39 @@ ROUTES: dict[str, dict[str, Route]] = {
         "analytics_posts": Route("GET", "/v2/analytics/posts", "read", "read"),
         "analytics_videos": Route("GET", "/v2/analytics/videos", "read", "read"),
         "engagement": Route("GET", "/v2/engagement", "read", "read"),
-        "engagement_reply": Route("POST", "/v2/engagement/comments/reply", "publish", "publish"),
-        "engagement_comment": Route("POST", "/v2/engagement/posts/comment", "publish", "publish"),
-        "engagement_hide": Route("POST", "/v2/engagement/comments/hide", "publish", "write"),
-        "engagement_like": Route("POST", "/v2/engagement/comments/like", "publish", "write"),
-        "engagement_delete": Route("POST", "/v2/engagement/comments/delete", "delete", "write"),
+        "engagement_reply": Route("POST", "/v2/engagement/comments/reply", None, "once"),
+        "engagement_comment": Route("POST", "/v2/engagement/posts/comment", None, "once"),
+        "engagement_hide": Route("POST", "/v2/engagement/comments/hide", None, "once"),
+        "engagement_like": Route("POST", "/v2/engagement/comments/like", None, "once"),
+        "engagement_delete": Route("POST", "/v2/engagement/comments/delete", None, "once"),
         "posts": Route("GET", "/v2/posts", "read", "read"),
-        "post_create": Route("POST", "/v2/posts", "publish", "publish"),
+        "post_create": Route("POST", "/v2/posts", None, "once"),
         "post_get": Route("GET", "/v2/posts/{id}", "read", "read"),
-        "post_revision": Route("POST", "/v2/posts/{id}/revisions", "publish", "write"),
-        "post_suggestion": Route("POST", "/v2/posts/{id}/suggestions", "publish", "publish"),
-        "post_suggestion_accept": Route("POST", "/v2/posts/{id}/suggestions/{sub}/accept", "publish", "write"),
-        "post_suggestion_decline": Route("POST", "/v2/posts/{id}/suggestions/{sub}/decline", "publish", "write"),
-        "post_comment": Route("POST", "/v2/posts/{id}/comments", "publish", "publish"),
-        "post_submit": Route("POST", "/v2/posts/{id}/submit", "publish", "write"),
-        "post_request_changes": Route("POST", "/v2/posts/{id}/request-changes", "publish", "write"),
-        "post_approve": Route("POST", "/v2/posts/{id}/approve", "publish", "write"),
-        "post_schedule": Route("POST", "/v2/posts/{id}/schedule", "publish", "write"),
-        "post_publish": Route("POST", "/v2/posts/{id}/publish", "publish", "write"),
+        "post_revision": Route("POST", "/v2/posts/{id}/revisions", None, "once"),
+        "post_suggestion": Route("POST", "/v2/posts/{id}/suggestions", None, "once"),
+        "post_suggestion_accept": Route("POST", "/v2/posts/{id}/suggestions/{sub}/accept", None, "once"),
+        "post_suggestion_decline": Route("POST", "/v2/posts/{id}/suggestions/{sub}/decline", None, "once"),
+        "post_comment": Route("POST", "/v2/posts/{id}/comments", None, "once"),
+        "post_submit": Route("POST", "/v2/posts/{id}/submit", None, "once"),
+        "post_request_changes": Route("POST", "/v2/posts/{id}/request-changes", None, "once"),
+        "post_approve": Route("POST", "/v2/posts/{id}/approve", None, "once"),
+        "post_schedule": Route("POST", "/v2/posts/{id}/schedule", None, "once"),
+        "post_publish": Route("POST", "/v2/posts/{id}/publish", None, "once"),
         "collaborators": Route("GET", "/v2/workspaces/{id}/collaborators", "read", "read"),
-        "invitation_create": Route("POST", "/v2/workspaces/{id}/invitations", "publish", "publish"),
-        "invitation_revoke": Route("POST", "/v2/workspaces/{id}/invitations/{sub}/revoke", "delete", "write"),
-        "member_update": Route("PATCH", "/v2/workspaces/{id}/members/{sub}", "publish", "write"),
-        "member_remove": Route("DELETE", "/v2/workspaces/{id}/members/{sub}", "delete", "write"),
+        "invitation_create": Route("POST", "/v2/workspaces/{id}/invitations", None, "once"),
+        "invitation_revoke": Route("POST", "/v2/workspaces/{id}/invitations/{sub}/revoke", None, "once"),
+        "member_update": Route("PATCH", "/v2/workspaces/{id}/members/{sub}", None, "once"),
+        "member_remove": Route("DELETE", "/v2/workspaces/{id}/members/{sub}", "delete", "once"),
         "post_reviewers": Route("GET", "/v2/posts/{id}/reviewers", "read", "read"),
-        "reviewer_invite": Route("POST", "/v2/posts/{id}/reviewer-invitations", "publish", "publish"),
-        "reviewer_invitation_revoke": Route(
-            "POST", "/v2/posts/{id}/reviewer-invitations/{sub}/revoke", "delete", "write"
-        ),
-        "reviewer_remove": Route("DELETE", "/v2/posts/{id}/reviewers/{sub}", "delete", "write"),
+        "reviewer_invite": Route("POST", "/v2/posts/{id}/reviewer-invitations", None, "once"),
+        "reviewer_invitation_revoke": Route("POST", "/v2/posts/{id}/reviewer-invitations/{sub}/revoke", None, "once"),
+        "reviewer_remove": Route("DELETE", "/v2/posts/{id}/reviewers/{sub}", "delete", "once"),
         "client_reviews": Route("GET", "/v2/client-reviews", "read", "read"),
         "client_review_get": Route("GET", "/v2/client-reviews/{id}", "read", "read"),
-        "client_suggestion": Route("POST", "/v2/client-reviews/{id}/suggestions", "publish", "publish"),
-        "client_comment": Route("POST", "/v2/client-reviews/{id}/comments", "publish", "publish"),
-        "client_request_changes": Route("POST", "/v2/client-reviews/{id}/request-changes", "publish", "write"),
-        "client_approve": Route("POST", "/v2/client-reviews/{id}/approve", "publish", "write"),
+        "client_suggestion": Route("POST", "/v2/client-reviews/{id}/suggestions", None, "once"),
+        "client_comment": Route("POST", "/v2/client-reviews/{id}/comments", None, "once"),
+        "client_request_changes": Route("POST", "/v2/client-reviews/{id}/request-changes", None, "once"),
+        "client_approve": Route("POST", "/v2/client-reviews/{id}/approve", None, "once"),
     },
     "v1": {
         "content_upload": Route("POST", "/v1/content/upload", "upload", "write"),
@@ -180,10 +180,10 @@ class RateLimiter:
         self._clock = clock
         self._sent: dict[str, deque[float]] = {name: deque() for name in limits}
 
-    def delay(self, bucket: str) -> float:
+    def delay(self, bucket: str | None) -> float:
         """Seconds until ``bucket`` has room (0 when it has room now)."""
-        limit = self._limits.get(bucket)
-        if not limit:
+        limit = self._limits.get(bucket) if bucket else None
+        if bucket is None or not limit:
             return 0.0
         sent = self._sent[bucket]
         now = self._clock.monotonic()
@@ -193,7 +193,7 @@ class RateLimiter:
             return 0.0
         return sent[0] + self.window + self.margin - now
 
-    def take(self, bucket: str) -> None:
+    def take(self, bucket: str | None) -> None:
         if bucket in self._sent:
             self._sent[bucket].append(self._clock.monotonic())
 
@@ -287,13 +287,17 @@ class PostQuedClient:
         name: str,
         *,
         path_id: str | None = None,
+        sub_id: str | None = None,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         idempotency_key: str | None = None,
     ) -> Response:
         route = self.route(name)
-        path = route.path.format(id=_path_segment(path_id)) if "{id}" in route.path else route.path
+        ids = {"id": path_id, "sub": sub_id}
+        path = route.path.format(**{k: _path_segment(v) for k, v in ids.items() if "{" + k + "}" in route.path})
+        # a lost answer to a publish or a one-shot write means "unknown", never "failed" (it may have happened)
+        keeps_outcome = route.kind in ("publish", "once")
         headers: dict[str, str] = {}
         content: bytes | None = None
         if body is not None:
@@ -309,8 +313,8 @@ class PostQuedClient:
             try:
                 await self._wait_for_bucket(route.bucket)
             except RateLimitedError as exc:
-                if sent_once and route.kind == "publish":  # an earlier attempt may have been processed
-                    raise self._unknown(exc) from None
+                if sent_once and keeps_outcome:  # an earlier attempt may have been processed
+                    raise self._unknown(exc, route) from None
                 raise
             self.limiter.take(route.bucket)
             try:
@@ -321,11 +325,13 @@ class PostQuedClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # the request never reached the server: always safe to repeat
                 failure: PostQuedError = TransportError(f"Could not reach PostQued ({type(exc).__name__}).")
-                unknown = sent_once and route.kind == "publish"
+                unknown = sent_once and keeps_outcome
             except httpx.HTTPError as exc:  # read timeout, reset, truncated: it may have been processed
                 sent_once = True
                 failure = TransportError(f"The connection to PostQued failed mid-request ({type(exc).__name__}).")
-                unknown = route.kind == "publish"
+                unknown = keeps_outcome
+                if route.kind == "once":  # no key to make a second attempt safe
+                    raise self._unknown(failure, route) from None
             else:
                 log.debug("%s %s -> %s", route.method, route.path, response.status_code)
                 parsed = _decode(raw)
@@ -336,7 +342,9 @@ class PostQuedClient:
                             f"PostQued answered HTTP {response.status_code} with a body that is not valid JSON.",
                             code="BAD_RESPONSE",
                         )
-                        unknown = route.kind == "publish"
+                        unknown = keeps_outcome
+                        if route.kind == "once":
+                            raise self._unknown(failure, route) from None
                     else:
                         return Response(
                             response.status_code,
@@ -346,15 +354,15 @@ class PostQuedClient:
                         )
                 else:
                     error = self._error(response, None if parsed is _UNDECODABLE else parsed)
-                    retry = error.retryable and attempt < self.retry.max_retries
+                    # a one-shot write is repeated only after a 429 (refused, so not processed)
+                    repeatable = route.kind != "once" or isinstance(error, RateLimitedError)
+                    retry = repeatable and error.retryable and attempt < self.retry.max_retries
                     wait = self._retry_wait(error, attempt) if retry else None
                     if wait is None:
                         # a publish that got a 5xx, or a transient answer after an earlier attempt that may
                         # have been processed, has an unknown outcome (never "failed": it may be live)
-                        if route.kind == "publish" and (
-                            isinstance(error, ServerError) or (sent_once and error.retryable)
-                        ):
-                            raise self._unknown(error) from None
+                        if keeps_outcome and (isinstance(error, ServerError) or (sent_once and error.retryable)):
+                            raise self._unknown(error, route) from None
                         raise error
                     if isinstance(error, ServerError):
                         sent_once = True
@@ -363,16 +371,17 @@ class PostQuedClient:
                     await self.clock.sleep(wait)
                     continue
             if attempt >= self.retry.max_retries:
-                raise self._unknown(failure) if unknown else failure
+                raise self._unknown(failure, route) if unknown else failure
             wait = self.retry.backoff(attempt)
             log.info("retrying %s after %s in %.2fs", name, failure.code, wait)
             attempt += 1
             await self.clock.sleep(wait)
 
-    def _unknown(self, cause: PostQuedError) -> OutcomeUnknownError:
-        return OutcomeUnknownError(
-            f"The publish request was sent but its outcome is unknown ({cause.code}: {cause.message})",
-            status=cause.status,
+    def _unknown(self, cause: PostQuedError, route: Route) -> OutcomeUnknownError:
+        what = "publish request" if route.kind == "publish" else "request"
+        cls = OutcomeUnknownError if route.kind == "publish" else WriteOutcomeUnknownError
+        return cls(
+            f"The {what} was sent but its outcome is unknown ({cause.code}: {cause.message})", status=cause.status
         )
 
     def _error(self, response: httpx.Response, body: Any) -> APIError:
@@ -399,7 +408,7 @@ class PostQuedClient:
             return wait if wait <= self.retry.max_retry_wait else None
         return self.retry.backoff(attempt)
 
-    async def _wait_for_bucket(self, bucket: str) -> None:
+    async def _wait_for_bucket(self, bucket: str | None) -> None:
         while (delay := self.limiter.delay(bucket)) > 0:
             if delay > self.retry.max_retry_wait:
                 raise RateLimitedError(

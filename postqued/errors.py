@@ -37,6 +37,7 @@ __all__ = [
     "ServerError",
     "SubscriptionRequiredError",
     "TransportError",
+    "WriteOutcomeUnknownError",
     "api_error",
     "redact",
 ]
@@ -143,6 +144,15 @@ class OutcomeUnknownError(PostQuedError):
         "Do not publish again with a new key. Read the state first (get_publish_status or "
         "list_publish_journal); calling publish_content again with the same request reuses the same "
         "idempotency key and cannot create a second post."
+    )
+
+
+class WriteOutcomeUnknownError(OutcomeUnknownError):
+    """A write without an idempotency key (comment, invitation, approval step) may or may not have happened."""
+
+    default_next_step = (
+        "The action may or may not have happened. Read the current state first (the matching list or get tool) "
+        "and repeat the call only if it did not happen."
     )
 
 

@@ -233,6 +233,15 @@ def _cwd_text() -> str:
         return "which no longer exists"
 
 
+def _is_text(name: str) -> bool:
+    """False for names holding undecodable bytes (surrogate escapes) or lone surrogates."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_hidden_name(name: str) -> bool:
     return name.startswith(".") and name not in (".", "..")
 
@@ -354,6 +363,13 @@ def check_path(path: str | os.PathLike[str], allowed_dirs: Sequence[str | os.Pat
     if real != loose or not any(real.is_relative_to(r.resolved) for r in roots):
         # A link changed between the two resolutions.
         _fail(f"{label} changed while it was being checked.", "FILE_CHANGED", _CHANGED_NEXT_STEP)
+    if not _is_text(real.name):
+        # The name is sent to PostQued as the file name; bytes that are not UTF-8 cannot be.
+        _fail(
+            f"{label} has a file name that is not valid UTF-8 text.",
+            "PATH_INVALID",
+            "Rename the file (or copy it) to a name made of ordinary characters and pass that path.",
+        )
 
     try:
         st = os.lstat(real)

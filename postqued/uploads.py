@@ -4,28 +4,36 @@ Memory stays flat whatever the file size: the file is hashed and sent in 1 MiB r
 through the storage client (no PostQued credential, no redirects) with an exact Content-Length; a
 reset or a 5xx starts again from byte 0 (a PUT replaces the object) and an expired URL gets one fresh
 upload session.
+
+Inspecting and hashing run in a worker thread: hashing 1 GiB takes seconds, and the event loop must keep
+serving other requests (and progress) meanwhile. ``postqued.media`` is imported on first use, not at
+start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import httpx
 
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import APIError, LocalError, NotFoundError, PostQuedError, TransportError
 from postqued.journal import Journal
-from postqued.media import LocalFile, MediaInfo, inspect_file
 from postqued.models import ContentAsset, UploadComplete, UploadSession
 from postqued.settings import Settings
+
+if TYPE_CHECKING:
+    from postqued.media import LocalFile, MediaInfo
 
 log = logging.getLogger("postqued.uploads")
 
@@ -36,7 +44,12 @@ ProgressFn = Callable[[int, int], Awaitable[None]]
 
 
 class ProgressThrottle:
-    """Reports bytes sent at every 5% boundary, in between at most every 100 ms, and always at the end."""
+    """Reports bytes sent at every 5% boundary, in between at most every 100 ms, and always at the end.
+
+    Reports only ever move forward: a PUT that starts again from byte 0 after a reset is silent until it
+    passes the last reported count (MCP progress must increase), and the end is reported once. ``step``
+    is 1/n (boundaries are computed in integers, so exact multiples of 5% are never missed).
+    """
 
     def __init__(
         self,
@@ -48,16 +61,19 @@ class ProgressThrottle:
     ) -> None:
         self._report = report
         self._clock = clock
-        self._step = step
+        self._steps = max(1, round(1 / step))
         self._min_interval = min_interval
         self._last_bytes = -1
         self._last_time = float("-inf")
 
     async def __call__(self, sent: int, total: int) -> None:
+        if sent <= self._last_bytes:
+            return
         now = self._clock.monotonic()
-        crossed = total > 0 and int(sent / total / self._step) > int(max(self._last_bytes, 0) / total / self._step)
+        first = self._last_bytes < 0
+        crossed = total > 0 and sent * self._steps // total > max(self._last_bytes, 0) * self._steps // total
         due = now - self._last_time >= self._min_interval
-        if sent == total or self._last_bytes < 0 or crossed or (due and sent > self._last_bytes):
+        if first or sent >= total or crossed or due:
             self._last_bytes, self._last_time = sent, now
             await self._report(float(sent), float(total), f"uploaded {sent} of {total} bytes")
 
@@ -96,13 +112,17 @@ class Uploader:
         workspace_id: str | None = None,
         progress: ProgressFn | None = None,
     ) -> UploadOutcome:
-        local, info = inspect_file(
+        from postqued.media import inspect_file
+
+        check = functools.partial(
+            inspect_file,
             path,
             self.settings.media_dirs,
             max_video_bytes=self.settings.max_video_bytes,
             max_image_bytes=self.settings.max_image_bytes,
         )
-        sha256 = _sha256(local)
+        local, info = await anyio.to_thread.run_sync(check)
+        sha256 = await anyio.to_thread.run_sync(_sha256, local)
         ws = await self.client.resolve_workspace(workspace_id)
         ws_key = ws or "default"
         if not force and (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:

@@ -28,6 +28,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
+from postqued.sandbox.extras import EXTRA_ROUTES, ExtrasHandlers
 from postqued.sandbox.faults import ConnectionDropped, ConnectionReset
 from postqued.sandbox.ledger import LedgerEntry
 from postqued.sandbox.limits import ROUTE_BUCKETS
@@ -131,6 +132,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     _route("v1_platform_accounts", "GET", "/v1/platform-accounts"),
     _route("v1_publish", "POST", "/v1/content/publish"),
     _route("v1_publish_get", "GET", "/v1/content/publish/{id}"),
+    # analytics, engagement, approvals, team, providers, admin: postqued/sandbox/extras.py
+    *(_route(name, method, template) for name, method, template, _bucket in EXTRA_ROUTES),
 )
 assert {r.name for r in ROUTES} == set(ROUTE_BUCKETS), "every route needs a rate-limit bucket entry"
 
@@ -219,7 +222,7 @@ def _optional_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-class SandboxApp:
+class SandboxApp(ExtrasHandlers):
     """The ASGI callable. Holds no state of its own beyond the locks; everything lives on the Sandbox."""
 
     def __init__(self, sandbox: Sandbox) -> None:

@@ -7,6 +7,7 @@ import math
 from collections import deque
 
 from postqued.clock import Clock
+from postqued.sandbox.extras import EXTRA_BUCKETS
 
 DEFAULT_LIMITS: dict[str, int] = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
 WINDOW_SECONDS = 60.0
@@ -38,6 +39,7 @@ ROUTE_BUCKETS: dict[str, str | None] = {
     "v1_platform_accounts": "read",
     "v1_publish": "publish",
     "v1_publish_get": "read",
+    **EXTRA_BUCKETS,  # analytics, engagement, approvals, team, providers, admin
 }
 
 
