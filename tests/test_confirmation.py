@@ -36,7 +36,7 @@ class User:
 
     async def __call__(self, context: Any, params: mt.ElicitRequestParams) -> mt.ElicitResult:
         self.asked.append(params)
-        content = {"approve": self.approve} if self.action == "accept" else None
+        content = {"confirm": self.approve} if self.action == "accept" else None
         return mt.ElicitResult(action=self.action, content=content)
 
     @property

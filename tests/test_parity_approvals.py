@@ -340,7 +340,7 @@ async def test_confirm_never_asks_nothing(settings: Settings, sandbox: Sandbox, 
         reply = await call(
             client, "reply_to_comment", target_id=item["target_id"], comment_id=item["comments"][0]["id"], text="Ta"
         )
-        assert reply["confirmation"] == "not required (POSTQUED_CONFIRM=never)" and person.asked == []
+        assert reply["confirmation"] == "not required" and person.asked == []
 
 
 # --- team: post reviewers ------------------------------------------------------------------------

@@ -79,19 +79,19 @@ def require(outcome: Outcome, confirm: bool, *, action: str) -> str:
                 return "approved by the user"
         elif isinstance(data, NoQuestion):
             if data.reason == "not_needed":
-                return "not required (POSTQUED_CONFIRM=never)"
+                return "not required"
             if data.reason == "invalid_request":
                 raise LocalError(f"The request is invalid; I did not {action}.")
             if confirm:
                 return "confirm=true"
             raise LocalError(
-                f"The user must approve before I {action}, and this client cannot ask them.",
+                f"The user must approve before I {action}, and this client cannot ask them; nothing was sent.",
                 code="CONFIRMATION_REQUIRED",
                 next_step="Show the user exactly what will happen; only if they approve, repeat the call with "
                 "confirm=true.",
             )
     raise LocalError(
-        f"The user did not approve; I did not {action}.",
+        f"The user did not approve; nothing was sent (I did not {action}).",
         code="CONFIRMATION_DECLINED",
         next_step="Ask the user what to change; do not repeat the call unless they approve it.",
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field, ValidationError
 
 from postqued.errors import BadRequestError, LocalError, PostQuedError
@@ -16,6 +15,7 @@ from postqued.models import Intent, Platform, PublishRequest, PublishStatus, Tar
 from postqued.publishing import Plan
 from tools.accounts import WorkspaceArg
 from tools.common import ID_PATTERN, Toolset, state, tool_errors
+from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
 
 TOOLS = Toolset("publish")
 
@@ -190,16 +190,6 @@ class Rejected(BaseModel):
     error: str
 
 
-class Gate(BaseModel):
-    """Why no question was asked."""
-
-    kind: Literal["dry_run", "not_needed", "no_elicitation", "not_ready"]
-
-
-class ApprovePublish(BaseModel):
-    approve: bool = Field(description="Publish exactly what is shown above")
-
-
 @tool_errors
 async def prepare_plan(
     ctx: Context[Any, Any],
@@ -237,18 +227,15 @@ async def ask_approval(
     ctx: Context[Any, Any],
     dry_run: bool,
     plan: Annotated[Plan | Rejected, Resolve(prepare_plan)],
-) -> Gate | Elicit[ApprovePublish]:
+) -> Question:
     st = state(ctx)
     if dry_run:
-        return Gate(kind="dry_run")
+        return NoQuestion(reason="not_needed")
     if isinstance(plan, Rejected) or not st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
-        return Gate(kind="not_ready")
+        return NoQuestion(reason="invalid_request")  # the body refuses it; nobody is asked about it
     if not plan.needs_confirmation(st.settings.confirm) or st.publisher.already_sent(plan):
-        return Gate(kind="not_needed")
-    caps = ctx.client_capabilities
-    if caps is None or caps.elicitation is None:
-        return Gate(kind="no_elicitation")
-    return Elicit(approval_message(plan), ApprovePublish)
+        return NoQuestion(reason="not_needed")
+    return ask(ctx, approval_message(plan))
 
 
 def approval_message(plan: Plan) -> str:
@@ -283,12 +270,9 @@ async def publish_content(
         list[TargetInput], Field(description="Where to post (1-10 targets).", min_length=1, max_length=10)
     ],
     plan: Annotated[Plan | Rejected, Resolve(prepare_plan)],
-    approval: Annotated[ElicitationResult[ApprovePublish], Resolve(ask_approval)],
+    approval: Annotated[Outcome, Resolve(ask_approval)],
     dry_run: Annotated[bool, Field(description="true (default): check and preview only. false: send it.")] = True,
-    confirm: Annotated[
-        bool,
-        Field(description="Set true only after the user approved the dry-run summary (clients without elicitation)."),
-    ] = False,
+    confirm: ConfirmArg = False,
     idempotency_key: Annotated[
         str | None, Field(description="Optional; omit it and the server keeps one key per request.", max_length=200)
     ] = None,
@@ -333,7 +317,7 @@ async def publish_content(
             "arguments and dry_run=false.",
         )
     st.publisher.require_fresh_plan(plan)
-    confirmation = _approved(approval, confirm)
+    confirmation = require(approval, confirm, action="publish this post")
     outcome = await st.publisher.publish(plan, idempotency_key)
     s = outcome.status
     remaining = list(s.targets)
@@ -359,33 +343,6 @@ async def publish_content(
         next_step="Already sent earlier; nothing new was posted. Check it with get_publish_status."
         if outcome.replayed
         else "Call wait_for_publish with publish_id to follow it until it is live; never publish it again.",
-    )
-
-
-def _approved(approval: ElicitationResult[ApprovePublish], confirm: bool) -> str:
-    if isinstance(approval, AcceptedElicitation):
-        data = approval.data
-        if isinstance(data, ApprovePublish):
-            if data.approve:
-                return "approved by the user"
-        elif isinstance(data, Gate):
-            if data.kind == "not_needed":
-                return "not required"
-            if data.kind == "no_elicitation":
-                if confirm:
-                    return "confirm=true"
-                raise LocalError(
-                    "A direct post needs the user's approval and this client cannot ask for it.",
-                    code="CONFIRMATION_REQUIRED",
-                    next_step="Show the user the dry-run plan; only if they approve, repeat the call with "
-                    "confirm=true.",
-                )
-            if data.kind == "not_ready":
-                raise LocalError("The request is not ready to publish.", code="DRY_RUN_REQUIRED")
-    raise LocalError(
-        "The user did not approve this post; nothing was sent.",
-        code="CONFIRMATION_DECLINED",
-        next_step="Ask the user what to change, run a new dry run, and publish only what they approve.",
     )
 
 
