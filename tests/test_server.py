@@ -203,7 +203,7 @@ async def test_cancel_reschedule_delete(mcp: Client, sandbox: Sandbox, media_dir
     )
 
     canceled = await call(mcp, "cancel_publish", publish_id=live["publish_id"])
-    assert canceled["status"]["status"] == "canceled" and canceled["status"]["terminal"] is True
+    assert canceled["status"] == "canceled" and canceled["terminal"] is True
     error = await call_error(mcp, "cancel_publish_target", target_id=target_id)
     assert "HTTP 409" in error
     await call(mcp, "delete_publish_request", publish_id=live["publish_id"])

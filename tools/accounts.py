@@ -14,7 +14,7 @@ TOOLS = Toolset("accounts")
 
 WorkspaceArg = Annotated[
     str | None,
-    Field(description="Workspace id from list_workspaces; omit when the key sees one workspace."),
+    Field(description="From list_workspaces; omit for the default."),
 ]
 
 

@@ -210,5 +210,7 @@ def _compact_registered(server: MCPServer[Any], name: str) -> None:
     if tool is None:
         return
     tool.parameters = compact_schema(tool.parameters)
+    if tool.description:  # docstring indentation is bytes the model pays for and never reads
+        tool.description = " ".join(tool.description.split())
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)

@@ -139,7 +139,8 @@ class ActionResult(BaseModel):
     id: str
     action: str
     ok: bool
-    status: PublishStatusResult | None = None
+    status: str | None = Field(default=None, description="The request's status afterwards, when it was read.")
+    terminal: bool | None = None
 
 
 class JournalEntryView(BaseModel):
@@ -391,28 +392,19 @@ async def list_publish_requests(
     return PublishListResult(requests=[PublishStatusResult.of(s, sandbox=st.sandbox) for s in items])
 
 
-async def _status_after(
-    ctx: Context[Any, Any], publish_id: str, workspace_id: str | None
-) -> PublishStatusResult | None:
-    st = state(ctx)
-    try:
-        return PublishStatusResult.of(
-            await st.publisher.read_status(publish_id, workspace_id=workspace_id), sandbox=st.sandbox
-        )
-    except PostQuedError:
-        return None
-
-
 @TOOLS.tool("destructive", "Cancel a publish request", routes=("publish_cancel",))
 async def cancel_publish(
     ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
 ) -> ActionResult:
     """Cancel every target of a publish request that is still queued or scheduled (processing or finished
     targets cannot be canceled)."""
-    await state(ctx).client.cancel_publish(publish_id, workspace_id=workspace_id)
-    return ActionResult(
-        id=publish_id, action="cancel", ok=True, status=await _status_after(ctx, publish_id, workspace_id)
-    )
+    st = state(ctx)
+    await st.client.cancel_publish(publish_id, workspace_id=workspace_id)
+    try:
+        after = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
+    except PostQuedError:  # the cancel itself succeeded; say so even if the read-back failed
+        return ActionResult(id=publish_id, action="cancel", ok=True)
+    return ActionResult(id=publish_id, action="cancel", ok=True, status=after.status, terminal=after.terminal)
 
 
 @TOOLS.tool("destructive", "Cancel one publish target", routes=("target_cancel",))
