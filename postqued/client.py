@@ -586,6 +586,12 @@ class PostQuedClient:
                 code="INVALID_DATE_RANGE",
                 next_step="Pass both dates (offset-aware ISO 8601) or neither.",
             )
+        if any(d is not None and d.utcoffset() is None for d in (start_date, end_date)):
+            raise LocalError(
+                "start_date and end_date must carry a UTC offset.",
+                code="INVALID_DATE_RANGE",
+                next_step="Pass offset-aware ISO 8601 times, e.g. 2026-12-01T00:00:00Z.",
+            )
         params: dict[str, Any] = {"startDate": start_date, "endDate": end_date}
         params.update(await self._scoped(workspace_id))
         return parse_publish_list((await self._send("publish_list", params=params)).body)
@@ -639,7 +645,7 @@ def _content_or_error(body: Any) -> ContentAsset:
 
 def _path_segment(value: str | None) -> str:
     """Ids go into paths; refuse anything that could change the path (slashes, dots, encoded bytes)."""
-    if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 100:
+    if not value or len(value) > 100 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value):
         raise LocalError(
             f"{value!r} is not a valid id.",
             code="INVALID_ID",

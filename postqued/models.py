@@ -401,7 +401,7 @@ def parse_options(platform: str, raw: dict[str, Any] | None, *, where: str = "op
     except ValidationError as exc:
         allowed = ", ".join(model.model_fields) or "none (send an empty object)"
         problems = "; ".join(
-            f"{where}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+            f"{where}.{'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}" for err in exc.errors()[:5]
         )
         raise LocalError(
             f"Invalid {platform} options: {problems}.",

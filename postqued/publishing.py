@@ -285,7 +285,7 @@ class Publisher:
             if status.terminal:
                 return status, False, None
             remaining = budget - elapsed
-            if remaining <= 0:
+            if remaining < 0.05:  # too little left to wait for: answer now rather than re-poll at once
                 return status, True, self.clock.now() + timedelta(seconds=delay)
             await self.clock.sleep(min(delay, remaining))
             delay = min(delay * 1.6, 10.0)

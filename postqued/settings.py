@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -108,7 +109,13 @@ class Settings(BaseModel):
         if (version := get("POSTQUED_API_VERSION")) is not None:
             values["api_version"] = _choice("POSTQUED_API_VERSION", version.lower(), ("v1", "v2"))
         if (ws := get("POSTQUED_WORKSPACE_ID")) is not None:
-            values["workspace_id"] = ws
+            try:
+                values["workspace_id"] = str(uuid.UUID(ws))
+            except ValueError:
+                raise ConfigError(
+                    f"POSTQUED_WORKSPACE_ID must be a workspace UUID, got {ws!r}.",
+                    next_step="Copy the id from list_workspaces (or `postqued-mcp doctor`), or unset it.",
+                ) from None
         if (dirs := get("POSTQUED_MEDIA_DIRS")) is not None:
             values["media_dirs"] = tuple(Path(p).expanduser() for p in dirs.split(os.pathsep) if p.strip())
         if (state := get("POSTQUED_STATE_DIR")) is not None:

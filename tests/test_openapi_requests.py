@@ -340,7 +340,7 @@ async def test_every_v2_request_matches_the_document(document: dict[str, Any], t
         api_requests = sum(1 for e in env.sb.ledger if e.path.startswith("/v2/"))
 
     # every route of the publishing surface was exercised (the other toolsets' routes: tests/test_parity*.py)
-    assert PUBLISHING_ROUTES <= set(ROUTES["v2"]) and PUBLISHING_ROUTES <= used_routes, PUBLISHING_ROUTES - used_routes
+    assert set(ROUTES["v2"]) >= PUBLISHING_ROUTES and used_routes >= PUBLISHING_ROUTES, PUBLISHING_ROUTES - used_routes
     report = Report()
     for request, body in captured:
         check_request(document, request, body, report)

@@ -24,6 +24,8 @@ from tests.conftest import make_client
 from tests.test_server import PUBLISHING_TOOLS, call, call_error
 from tools import TOOLSETS
 
+FOREIGN_WS = "0e9f4d4a-1111-4222-8333-944445555666"  # a well-formed workspace id this key cannot see
+
 # PostQued's hosted server (https://mcp.postqued.com/mcp): its 62 tools by group (api-facts.md, section 3.3).
 HOSTED_CATALOG: dict[str, tuple[str, ...]] = {
     "workspaces and account context": (
@@ -210,7 +212,7 @@ async def test_capabilities_billing_usage(full: Client, sandbox: Sandbox) -> Non
     sandbox.subscription_active = False
     assert (await call(full, "get_billing_status"))["status"] == "inactive"
     assert (await call(full, "get_workspace_capabilities"))["capabilities"]["approvals"] is False
-    error = await call_error(full, "get_billing_usage", workspace_id="not-a-workspace")
+    error = await call_error(full, "get_billing_usage", workspace_id=FOREIGN_WS)
     assert "FORBIDDEN (HTTP 403)" in error
 
 
@@ -316,7 +318,7 @@ async def test_list_engagement(full: Client, sandbox: Sandbox) -> None:
     assert item["platform"] == "tiktok" and item["account_id"] == sandbox.tiktok_public_id
     assert item["first_comment_status"] == "posted" and len(item["comments"]) == 2
     assert {c["author"] for c in item["comments"]} == {"@fan_one", "@fan_two"}
-    error = await call_error(full, "list_engagement", workspace_id="elsewhere")
+    error = await call_error(full, "list_engagement", workspace_id=FOREIGN_WS)
     assert "FORBIDDEN (HTTP 403)" in error
 
 

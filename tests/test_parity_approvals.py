@@ -25,6 +25,8 @@ from tests.conftest import make_client
 from tests.test_parity import all_settings, sent
 from tests.test_server import call, call_error
 
+FOREIGN_WS = "0e9f4d4a-1111-4222-8333-944445555666"  # a well-formed workspace id this key cannot see
+
 SEEDED_POST = stable_id("approval/spring-teaser")
 CAPTION = "Hello world, launch on Friday #sandbox"
 
@@ -234,7 +236,7 @@ async def test_approval_input_errors(full: Client, sandbox: Sandbox, clock: Manu
     typo = {**tiktok_target(sandbox), "options": {"privacy": "SELF_ONLY"}}
     assert "INVALID_OPTIONS" in await call_error(full, "create_approval_post", title="X", targets=[typo])
     assert "NOT_FOUND (HTTP 404)" in await call_error(full, "get_approval_post", post_id="missing-post")
-    assert "FORBIDDEN (HTTP 403)" in await call_error(full, "list_approval_posts", workspace_id="elsewhere")
+    assert "FORBIDDEN (HTTP 403)" in await call_error(full, "list_approval_posts", workspace_id=FOREIGN_WS)
     state = await new_post(full, sandbox)
     past = (clock.now() - timedelta(hours=1)).isoformat()
     error = await call_error(full, "schedule_approved_post", **guard(state), dispatch_at=past, confirm=True)
@@ -293,7 +295,7 @@ async def test_collaborators(full: Client, sandbox: Sandbox) -> None:
     assert after[editor]["status"] == "suspended"
     gone = await call_error(full, "remove_collaborator", user_id=editor, confirm=True)
     assert "NOT_FOUND (HTTP 404)" in gone
-    assert "FORBIDDEN (HTTP 403)" in await call_error(full, "list_collaborators", workspace_id="elsewhere")
+    assert "FORBIDDEN (HTTP 403)" in await call_error(full, "list_collaborators", workspace_id=FOREIGN_WS)
 
 
 async def test_an_elicited_invitation_and_a_declined_removal(
@@ -428,4 +430,4 @@ async def test_client_approves_and_errors(full: Client, sandbox: Sandbox) -> Non
     missing = await call_error(full, "get_client_review", post_id=post["post_id"])
     assert "NOT_FOUND (HTTP 404)" in missing
     assert "NOT_FOUND" in await call_error(full, "request_client_changes", **guard(post), comment="x")
-    assert "FORBIDDEN (HTTP 403)" in await call_error(full, "list_client_reviews", workspace_id="elsewhere")
+    assert "FORBIDDEN (HTTP 403)" in await call_error(full, "list_client_reviews", workspace_id=FOREIGN_WS)

@@ -378,8 +378,8 @@ async def test_wait_for_publish_reports_progress_per_target(mcp: Client, sandbox
     assert all(total == 60 for _, total, _ in updates)
     assert [p for p, _, _ in updates] == sorted(p for p, _, _ in updates)
     # the request's state, then each target's platform, account and state
-    tiktok, insta = re.escape(sandbox.tiktok_public_id), re.escape(sandbox.instagram_id)
-    pattern = re.compile(rf"^(\w+): tiktok {tiktok}: (\w+), instagram {insta}: (\w+)$")
+    tiktok_id, insta_id = re.escape(sandbox.tiktok_public_id), re.escape(sandbox.instagram_id)
+    pattern = re.compile(rf"^(\w+): tiktok {tiktok_id}: (\w+), instagram {insta_id}: (\w+)$")
     states = [pattern.match(message or "") for _, _, message in updates]
     assert all(states), updates
     assert states[0] and states[0].groups() == ("pending", "queued", "queued")

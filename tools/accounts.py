@@ -8,12 +8,12 @@ from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
 from postqued.models import Platform
-from tools.common import ID_PATTERN, Toolset, state
+from tools.common import Toolset, UuidId, state
 
 TOOLS = Toolset("accounts")
 
 WorkspaceArg = Annotated[
-    str | None,
+    UuidId | None,
     Field(description="From list_workspaces; omit for the default."),
 ]
 
@@ -95,7 +95,7 @@ async def list_accounts(
 @TOOLS.tool("read", "Get TikTok creator info", routes=("creator_info",))
 async def get_creator_info(
     ctx: Context[Any, Any],
-    account_id: Annotated[str, Field(description="A TikTok account id from list_accounts.", pattern=ID_PATTERN)],
+    account_id: Annotated[UuidId, Field(description="A TikTok account id from list_accounts.")],
     workspace_id: WorkspaceArg = None,
 ) -> CreatorInfoResult:
     """Live TikTok limits for one account: allowed privacy levels, disabled comment/duet/stitch, max video

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError, WithJsonSchema
 
 from postqued.client import PostQuedClient, supports
 from postqued.clock import Clock
@@ -25,6 +26,17 @@ from postqued.uploads import Uploader
 log = logging.getLogger("postqued.tools")
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"  # ids go into URL paths: nothing that could change the path
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.fullmatch(value):
+        raise ValueError("must be a UUID exactly as a list or get tool returned it")
+    return value
+
+
+# PostQued's workspace, account, content, publish and target ids are UUIDs (openapi-v2.json: format uuid)
+UuidId = Annotated[str, AfterValidator(_uuid), WithJsonSchema({"type": "string", "format": "uuid"})]
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,11 +12,11 @@ from postqued.errors import LocalError, redact
 from postqued.models import ContentAsset, MimeType, UploadComplete
 from postqued.uploads import ProgressThrottle
 from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state
+from tools.common import Toolset, UuidId, state
 
 TOOLS = Toolset("content")
 
-ContentIdArg = Annotated[str, Field(description="A content id from upload_media or list_content.", pattern=ID_PATTERN)]
+ContentIdArg = Annotated[UuidId, Field(description="A content id from upload_media or list_content.")]
 
 
 class ContentView(BaseModel):

@@ -14,18 +14,18 @@ from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
 from postqued.publishing import Plan
 from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state, tool_errors
+from tools.common import Toolset, UuidId, state, tool_errors
 from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
 
 TOOLS = Toolset("publish")
 
-PublishIdArg = Annotated[str, Field(description="The publish_id returned by publish_content.", pattern=ID_PATTERN)]
-TargetIdArg = Annotated[str, Field(description="A target id from get_publish_status.", pattern=ID_PATTERN)]
+PublishIdArg = Annotated[UuidId, Field(description="The publish_id returned by publish_content.")]
+TargetIdArg = Annotated[UuidId, Field(description="A target id from get_publish_status.")]
 
 
 class TargetInput(BaseModel):
     platform: Platform
-    account_id: str = Field(description="Account id from list_accounts.", pattern=ID_PATTERN)
+    account_id: UuidId = Field(description="Account id from list_accounts.")
     intent: Intent = Field(
         description="draft: sent to the creator's inbox to finish in the app; publish: posted directly."
     )
@@ -264,7 +264,7 @@ def _planned(plan: Plan) -> list[PlannedTarget]:
 async def publish_content(
     ctx: Context[Any, Any],
     content_ids: Annotated[
-        list[Annotated[str, Field(pattern=ID_PATTERN)]],
+        list[UuidId],
         Field(description="Content ids from upload_media (0-35; 2-35 make a carousel).", max_length=35),
     ],
     targets: Annotated[
