@@ -636,6 +636,14 @@ class Journal:
             ).fetchone()
             return None if row is None else str(row["content_id"])
 
+    def has_upload_of_size(self, workspace_id: str, size: int) -> bool:
+        """Whether any upload of exactly ``size`` bytes is remembered (else a duplicate is impossible)."""
+        with self._read("has_upload_of_size") as conn:
+            row = conn.execute(
+                "SELECT 1 FROM uploads WHERE workspace_id = ? AND size = ? LIMIT 1", (workspace_id, size)
+            ).fetchone()
+            return row is not None
+
     def forget_upload(self, content_id: str) -> int:
         """Drop every remembered upload of ``content_id`` (e.g. it was deleted). Returns how many."""
         with self._write("forget_upload") as conn:

@@ -122,19 +122,25 @@ class Uploader:
             max_image_bytes=self.settings.max_image_bytes,
         )
         local, info = await anyio.to_thread.run_sync(check)
-        sha256 = await anyio.to_thread.run_sync(_sha256, local)
+        local.verify_unchanged()  # cheap, and before any request: a file still being written is refused now
         ws = await self.client.resolve_workspace(workspace_id)
         ws_key = ws or "default"
-        if not force and (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:
-            if progress is not None:
-                await progress(local.size, local.size)
-            return UploadOutcome(existing, True, sha256, 0, 0)
+        # Hash first only when a duplicate is possible (an earlier upload of this very size that the API can
+        # still be asked about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
+        sha256: str | None = None
+        if not force and "content_get" in self.client.routes and self._seen_size(ws_key, local.size):
+            sha256 = await anyio.to_thread.run_sync(_sha256, local)
+            if (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:
+                if progress is not None:
+                    await progress(local.size, local.size)
+                return UploadOutcome(existing, True, sha256, 0, 0)
         filename = local.path.name
         if self.client.api_version == "v1" and info.media_type == "image":
-            content = await self._v1_image(local, info, progress)
+            content, sent_sha256 = await self._v1_image(local, info, progress)
             attempts = 1
         else:
-            content, attempts = await self._presigned(local, info, filename, ws, progress)
+            content, attempts, sent_sha256 = await self._presigned(local, info, filename, ws, progress)
+        sha256 = sent_sha256
         if alt_text and "content_update" in self.client.routes:
             content = await self.client.update_content(content.id, alt=alt_text, workspace_id=ws)
         try:
@@ -142,6 +148,12 @@ class Uploader:
         except PostQuedError as exc:  # de-duplication is a convenience; the upload itself succeeded
             log.warning("could not record upload for de-duplication: %s", exc.code)
         return UploadOutcome(content, False, sha256, local.size, attempts)
+
+    def _seen_size(self, ws_key: str, size: int) -> bool:
+        try:
+            return self.journal().has_upload_of_size(ws_key, size)
+        except PostQuedError:
+            return False
 
     async def _existing(self, ws_key: str, sha256: str, size: int, ws: str | None) -> ContentAsset | None:
         try:
@@ -162,7 +174,8 @@ class Uploader:
 
     async def _presigned(
         self, local: LocalFile, info: MediaInfo, filename: str, ws: str | None, progress: ProgressFn | None
-    ) -> tuple[ContentAsset, int]:
+    ) -> tuple[ContentAsset, int, str]:
+        """Start, PUT (again from byte 0 when needed), complete: (asset, PUT attempts, sha256 of the bytes sent)."""
         session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
         attempts = 0
         renewed = False
@@ -170,7 +183,7 @@ class Uploader:
             self._check_url(session.url)
             attempts += 1
             try:
-                await self._put(session, local, info.mime_type, progress)
+                sha256 = await self._put(session, local, info.mime_type, progress)
                 break
             except _Expired:
                 if renewed:
@@ -204,7 +217,7 @@ class Uploader:
                 workspace_id=ws,
             )
         )
-        return content, attempts
+        return content, attempts, sha256
 
     def _check_url(self, url: str) -> None:
         scheme = urlsplit(url).scheme
@@ -215,19 +228,24 @@ class Uploader:
                 next_step="Report this to PostQued support; nothing was uploaded.",
             )
 
-    async def _put(self, session: UploadSession, local: LocalFile, mime: str, progress: ProgressFn | None) -> None:
+    async def _put(self, session: UploadSession, local: LocalFile, mime: str, progress: ProgressFn | None) -> str:
+        """One PUT of the whole file; the sha256 of exactly the bytes sent."""
         headers = {k: v for k, v in session.headers.items() if k.lower() not in ("authorization", "content-length")}
         headers.setdefault("Content-Type", mime)
         headers["Content-Length"] = str(local.size)
+        digest = hashlib.sha256()
         with local.open_checked() as handle:
             try:
                 response = await self.client.storage.request(
-                    session.method or "PUT", session.url, content=_chunks(handle, local.size, progress), headers=headers
+                    session.method or "PUT",
+                    session.url,
+                    content=_chunks(handle, local.size, progress, digest),
+                    headers=headers,
                 )
             except httpx.HTTPError as exc:
                 raise _Retryable(type(exc).__name__) from None
         if response.status_code < 300:
-            return
+            return digest.hexdigest()
         body = response.text[:200]
         if response.status_code == 403 and ("expire" in body.lower() or "request has expired" in body.lower()):
             raise _Expired()
@@ -240,7 +258,9 @@ class Uploader:
             next_step="Call upload_media again; if it repeats, report it to PostQued support.",
         )
 
-    async def _v1_image(self, local: LocalFile, info: MediaInfo, progress: ProgressFn | None) -> ContentAsset:
+    async def _v1_image(
+        self, local: LocalFile, info: MediaInfo, progress: ProgressFn | None
+    ) -> tuple[ContentAsset, str]:
         with local.open_checked() as handle:
             data = handle.read(local.size + 1)
         if len(data) != local.size:
@@ -248,7 +268,7 @@ class Uploader:
         content = await self.client.upload_image_v1(local.path.name, info.mime_type, data)
         if progress is not None:
             await progress(local.size, local.size)
-        return content
+        return content, hashlib.sha256(data).hexdigest()
 
 
 class _Expired(Exception):
@@ -267,7 +287,9 @@ def _sha256(local: LocalFile) -> str:
     return digest.hexdigest()
 
 
-async def _chunks(handle: BinaryIO, total: int, progress: ProgressFn | None) -> AsyncIterator[bytes]:
+async def _chunks(
+    handle: BinaryIO, total: int, progress: ProgressFn | None, digest: hashlib._Hash
+) -> AsyncIterator[bytes]:
     handle.seek(0)
     sent = 0
     if progress is not None:
@@ -277,6 +299,7 @@ async def _chunks(handle: BinaryIO, total: int, progress: ProgressFn | None) -> 
         if not chunk:
             raise LocalError("The file shrank while it was uploaded.", code="FILE_CHANGED")
         sent += len(chunk)
+        digest.update(chunk)
         yield chunk
         if progress is not None:
             await progress(sent, total)

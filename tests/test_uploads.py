@@ -499,7 +499,10 @@ async def test_storage_5xx_is_retried_then_gives_up(tmp_path: Path) -> None:
 
 
 async def test_hashing_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hashing 1 GiB takes seconds; it must not stall the event loop (other requests, progress)."""
+    """Hashing 1 GiB takes seconds; it must not stall the event loop (other requests, progress).
+
+    The separate hash runs only when a duplicate is possible (an earlier upload of the same size): the
+    second upload of the same file is the case that hashes first."""
     import postqued.uploads as uploads
 
     loop_thread = threading.get_ident()
@@ -513,7 +516,10 @@ async def test_hashing_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(uploads, "_sha256", spy)
     async with uploader_env(tmp_path) as env:
         shutil.copy(FIXTURES / "video.mp4", env.media / "video.mp4")
-        await env.uploader.upload_file(env.media / "video.mp4")
+        first = await env.uploader.upload_file(env.media / "video.mp4")
+        assert threads == []  # nothing of this size was uploaded before: hashed while sending
+        again = await env.uploader.upload_file(env.media / "video.mp4")
+    assert again.deduplicated and again.sha256 == first.sha256
     assert threads and loop_thread not in threads
 
 
