@@ -70,7 +70,7 @@ async def main(base_url: str, path: Path, state_dir: Path) -> dict[str, Any]:
             tick = asyncio.create_task(ticker())
             await asyncio.sleep(0.02)  # the ticker is waiting on its timer before the upload starts
             start = time.perf_counter()
-            outcome = await uploader.upload_file(path)  # a fresh journal: no upload of this size, so hashed while sending
+            outcome = await uploader.upload_file(path)  # fresh journal: no upload of this size, hashed while sent
             seconds = time.perf_counter() - start
             if outcome.deduplicated:
                 raise RuntimeError("the upload was de-duplicated: nothing was measured")
