@@ -586,13 +586,15 @@ class Journal:
             ).fetchone()
             return None if row is None else self._entry(row)
 
-    def find_recent(self, digest: str, workspace_id: str) -> JournalEntry | None:
-        """The newest entry of this request within the 24 h key window (what ``begin_publish`` would reuse)."""
+    def find_recent(self, digest: str, workspace_id: str, within: timedelta | None = KEY_TTL) -> JournalEntry | None:
+        """The newest entry of this request within ``within`` (default: the 24 h key window, i.e. what
+        ``begin_publish`` would reuse; ``None``: any age)."""
+        cutoff = "" if within is None else _ts(self._now() - within)
         with self._read("find_recent") as conn:
             row = conn.execute(
                 "SELECT * FROM publishes WHERE digest = ? AND workspace_id = ? AND created_at > ? "
                 "ORDER BY created_at DESC, id DESC LIMIT 1",
-                (digest, workspace_id, _ts(self._now() - KEY_TTL)),
+                (digest, workspace_id, cutoff),
             ).fetchone()
             return None if row is None else self._entry(row)
 

@@ -26,7 +26,7 @@ from postqued.errors import (
     PostQuedError,
     TransportError,
 )
-from postqued.journal import Journal, JournalEntry, PublishIntent
+from postqued.journal import KEY_TTL, Journal, JournalEntry, PublishIntent
 from postqued.models import ContentAsset, CreatorInfo, PlatformAccount, PublishRequest, PublishStatus
 from postqued.rules import LiveFacts, check_live, check_static, refuse
 from postqued.settings import Settings
@@ -200,6 +200,7 @@ class Publisher:
     async def publish(self, plan: Plan, idempotency_key: str | None = None) -> LiveOutcome:
         """Journal the intent, send once (retries reuse key and bytes), journal the outcome."""
         journal = self.journal()
+        self._refuse_expired_unknown(journal, plan, idempotency_key)
         intent = journal.begin_publish(
             plan.digest,
             plan.workspace_key,
@@ -230,6 +231,25 @@ class Publisher:
         except JournalError as exc:  # the post exists: report it; a repeat still reuses the journaled key
             log.warning("publish %s accepted but not journaled: %s", status.id, exc.code)
         return LiveOutcome(status=status, intent=intent, replayed=status.replayed)
+
+    def _refuse_expired_unknown(self, journal: Journal, plan: Plan, idempotency_key: str | None) -> None:
+        """An outcome still unknown after its key expired (24 h) cannot be settled by a replay any more: a
+        new key could post twice, so only an explicit key (the user checked) sends it again."""
+        latest = journal.find_recent(plan.digest, plan.workspace_key, within=None)
+        if (
+            idempotency_key is None
+            and latest is not None
+            and latest.publish_id is None
+            and latest.status in ("unknown", "sending")
+            and self.clock.now() - latest.created_at >= KEY_TTL
+        ):
+            raise OutcomeUnknownError(
+                f"This exact request was sent on {latest.created_at.isoformat()} and its outcome was never "
+                "learned; its idempotency key has expired, so sending it again could post twice.",
+                code="OUTCOME_UNKNOWN_EXPIRED",
+                next_step="Check list_publish_requests (or the PostQued app) for that post. Only if it does not "
+                "exist, repeat the call with a new idempotency_key (any new UUID) to send it again.",
+            )
 
     async def _status_or_stub(self, intent: PublishIntent) -> PublishStatus:
         assert intent.publish_id is not None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from mcp import Client
 
@@ -15,6 +16,10 @@ from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from server import build_server
+
+# Property tests are reproducible in the default run (HYPOTHESIS_PROFILE=long in the fuzz suites explores).
+hypothesis.settings.register_profile("reproducible", derandomize=True, database=None, deadline=None)
+hypothesis.settings.load_profile("reproducible")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 SHARED_OPENAPI = Path(__file__).resolve().parents[1].parent / "shared" / "postqued" / "openapi-v2.json"

@@ -50,7 +50,14 @@ from tools import TOOLSETS
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 OPENAPI = Path(__file__).resolve().parents[1].parent / "shared/postqued/openapi-v2.json"
 
-settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    derandomize=True,  # CI is reproducible; the long profile explores at random
+)
 settings.register_profile("long", max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 PROFILE = settings.get_profile("long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "ci")
 

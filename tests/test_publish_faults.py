@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -424,3 +425,22 @@ async def test_unwritable_journal_blocks_live_publishing(
     for text in (dry, live, live_confirmed, listing):
         assert "JOURNAL_UNAVAILABLE" in text and "POSTQUED_STATE_DIR" in text
     assert not live_attempts(sandbox) and not sandbox.publish_requests
+
+
+async def test_unknown_outcome_past_the_key_window_is_not_resent_blindly(
+    mcp: Client, sandbox: Sandbox, media_dir: Path, clock: ManualClock
+) -> None:
+    """After 24 h the key has expired: a new key could post twice, so only an explicit one sends again."""
+    args = await planned(mcp, sandbox, media_dir)
+    sandbox.inject("drop_after_commit", route="publish", times=3)
+    assert "OUTCOME_UNKNOWN" in await call_error(mcp, "publish_content", **args, dry_run=False)
+    attempts = len(live_attempts(sandbox))
+
+    clock.advance(25 * 3600)
+    await call(mcp, "publish_content", **args)  # a fresh dry run: the plan itself is fine
+    error = await call_error(mcp, "publish_content", **args, dry_run=False)
+    assert "OUTCOME_UNKNOWN_EXPIRED" in error and "list_publish_requests" in error
+    assert len(live_attempts(sandbox)) == attempts and len(sandbox.publish_requests) == 1
+
+    again = await call(mcp, "publish_content", **args, dry_run=False, idempotency_key=str(uuid.uuid4()))
+    assert again["publish_id"] and len(sandbox.publish_requests) == 2  # the user checked and chose to send
