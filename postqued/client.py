@@ -363,6 +363,12 @@ class PostQuedClient:
                         # have been processed, has an unknown outcome (never "failed": it may be live)
                         if keeps_outcome and (isinstance(error, ServerError) or (sent_once and error.retryable)):
                             raise self._unknown(error, route) from None
+                        if sent_once and route.kind == "write" and error.status in (404, 409):
+                            # e.g. a cancel whose first answer was lost, repeated: "already canceled"
+                            error.next_step = (
+                                "An earlier attempt of this call may already have done it (its answer was lost): "
+                                "read the current state before doing anything else."
+                            )
                         raise error
                     if isinstance(error, ServerError):
                         sent_once = True

@@ -22,6 +22,7 @@ from postqued.client import RetryPolicy
 from postqued.errors import (
     APIError,
     BadRequestError,
+    ConflictError,
     IdempotencyConflictError,
     NotFoundError,
     OutcomeUnknownError,
@@ -381,3 +382,20 @@ async def test_buckets_are_separate(tmp_path: Path) -> None:
         with pytest.raises(RateLimitedError, match="RATE_LIMITED_LOCAL"):
             await env.client.list_accounts(workspace_id=ws)
         assert env.count("integrations") == 1 and env.clock.sleeps == []
+
+
+async def test_a_repeated_cancel_whose_first_answer_was_lost_says_it_may_be_done(tmp_path: Path) -> None:
+    """An idempotent write is repeated after a lost answer; a 409 then most likely means "already done"."""
+    async with client_env(tmp_path) as env:
+        client, sb = env.client, env.sb
+        video = await upload(client)
+        later = env.clock.now() + timedelta(days=1)
+        request = await client.scoped_request(tiktok_request(sb.tiktok_public_id, [video.id], dispatch_at=later))
+        status = await client.publish(request, str(uuid.uuid4()))
+        target = status.targets[0].id
+        assert target
+        sb.inject("drop_after_commit", route="target_cancel")
+        with pytest.raises(ConflictError) as caught:
+            await client.cancel_target(target)
+    assert [e.status for e in sb.requests("target_cancel")] == [None, 409]
+    assert "may already have done it" in caught.value.describe()
