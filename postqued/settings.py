@@ -109,13 +109,7 @@ class Settings(BaseModel):
         if (version := get("POSTQUED_API_VERSION")) is not None:
             values["api_version"] = _choice("POSTQUED_API_VERSION", version.lower(), ("v1", "v2"))
         if (ws := get("POSTQUED_WORKSPACE_ID")) is not None:
-            try:
-                values["workspace_id"] = str(uuid.UUID(ws))
-            except ValueError:
-                raise ConfigError(
-                    f"POSTQUED_WORKSPACE_ID must be a workspace UUID, got {ws!r}.",
-                    next_step="Copy the id from list_workspaces (or `postqued-mcp doctor`), or unset it.",
-                ) from None
+            values["workspace_id"] = ws
         if (dirs := get("POSTQUED_MEDIA_DIRS")) is not None:
             values["media_dirs"] = tuple(Path(p).expanduser() for p in dirs.split(os.pathsep) if p.strip())
         if (state := get("POSTQUED_STATE_DIR")) is not None:
@@ -157,6 +151,14 @@ class Settings(BaseModel):
         return settings
 
     def _check(self) -> None:
+        if self.workspace_id is not None:
+            try:
+                uuid.UUID(self.workspace_id)
+            except ValueError:
+                raise ConfigError(
+                    f"POSTQUED_WORKSPACE_ID must be a workspace UUID, got {self.workspace_id!r}.",
+                    next_step="Copy the id from list_workspaces (or `postqued-mcp doctor`), or unset it.",
+                ) from None
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
