@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,21 +21,14 @@ from postqued.doctor import run_doctor
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from server import build_server, run_demo, sandbox_settings
+from tests.servekit import ROOT, free_port, http_server, server_env
 from tests.test_server import call, draft_target
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def server_env(tmp_path: Path, media_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTQUED_")}
-    env.update(
-        POSTQUED_STATE_DIR=str(tmp_path / "state"),
-        POSTQUED_MEDIA_DIRS=str(media_dir),
-        POSTQUED_SANDBOX="true",
-        PYTHONPATH=str(ROOT),
-        **extra,
+def sandbox_env(tmp_path: Path, media_dir: Path, **extra: str) -> dict[str, str]:
+    return server_env(
+        POSTQUED_STATE_DIR=str(tmp_path / "state"), POSTQUED_MEDIA_DIRS=str(media_dir), POSTQUED_SANDBOX="true", **extra
     )
-    return env
 
 
 async def chain(client: Client, media_dir: Path) -> dict[str, Any]:
@@ -57,65 +47,41 @@ async def chain(client: Client, media_dir: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("handshake", ["legacy", "auto"])
 async def test_stdio_server_runs_the_chain(tmp_path: Path, media_dir: Path, handshake: str) -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server", "--sandbox"], env=server_env(tmp_path, media_dir), cwd=ROOT
+        command=sys.executable, args=["-m", "server", "--sandbox"], env=sandbox_env(tmp_path, media_dir), cwd=ROOT
     )
     async with Client(params, mode=handshake) as client:
         done = await chain(client, media_dir)
     assert done["terminal"] is True and done["status"] == "completed" and done["sandbox"] is True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def http_server(tmp_path: Path, media_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    env = server_env(tmp_path, media_dir, POSTQUED_MCP_TOKEN="t0ken-for-tests")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--http", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.05)
+def http_mcp(tmp_path: Path, media_dir: Path) -> Iterator[str]:
+    with http_server(sandbox_env(tmp_path, media_dir, POSTQUED_MCP_TOKEN="t0ken-for-tests")) as (url, _, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
-async def test_http_server_auth_origin_host_and_chain(http_server: str, media_dir: Path) -> None:
+async def test_http_server_auth_origin_host_and_chain(http_mcp: str, media_dir: Path) -> None:
     init = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     good = {**accept, "Authorization": "Bearer t0ken-for-tests"}
     async with httpx.AsyncClient() as raw:
-        assert (await raw.post(http_server, json=init, headers=accept)).status_code == 401
+        assert (await raw.post(http_mcp, json=init, headers=accept)).status_code == 401
         wrong = {**accept, "Authorization": "Bearer nope"}
-        assert (await raw.post(http_server, json=init, headers=wrong)).status_code == 401
+        assert (await raw.post(http_mcp, json=init, headers=wrong)).status_code == 401
         foreign = {**good, "Origin": "https://evil.example"}
-        assert (await raw.post(http_server, json=init, headers=foreign)).status_code == 403
+        assert (await raw.post(http_mcp, json=init, headers=foreign)).status_code == 403
         bad_host = {**good, "Host": "evil.example"}
-        assert (await raw.post(http_server, json=init, headers=bad_host)).status_code == 421
+        assert (await raw.post(http_mcp, json=init, headers=bad_host)).status_code == 421
     http = httpx2.AsyncClient(headers={"Authorization": "Bearer t0ken-for-tests"}, timeout=60)
-    async with http, Client(streamable_http_client(http_server, http_client=http)) as client:
+    async with http, Client(streamable_http_client(http_mcp, http_client=http)) as client:
         done = await chain(client, media_dir)
     assert done["terminal"] is True and done["status"] == "completed"
 
 
 def test_http_refuses_to_start_without_a_token(tmp_path: Path, media_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "--http", "--port", str(_free_port())],
-        env=server_env(tmp_path, media_dir), cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "server", "--http", "--port", str(free_port())],
+        env=sandbox_env(tmp_path, media_dir), cwd=ROOT, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert proc.returncode == 2 and "POSTQUED_MCP_TOKEN" in proc.stderr and not proc.stdout
 

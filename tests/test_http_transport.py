@@ -12,10 +12,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +30,7 @@ import server
 from postqued.errors import PostQuedError
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.settings import Settings
+from tests.servekit import http_server, server_env
 from tests.test_e2e import chain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,12 +154,6 @@ class Served:
     media: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("http")
@@ -180,33 +172,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
         sb.app = recorder  # type: ignore[assignment]
         with run_in_thread(sb) as base_url:
-            port = _free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("POSTQUED_")}
-            env.update(
+            env = server_env(
                 POSTQUED_API_KEY=SANDBOX_API_KEY,
                 POSTQUED_BASE_URL=base_url,
                 POSTQUED_MCP_TOKEN=TOKEN,
                 POSTQUED_STATE_DIR=str(tmp / "state"),
                 POSTQUED_MEDIA_DIRS=str(media),
-                PYTHONPATH=str(ROOT),
             )
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "--http", "--port", str(port)],
-                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            try:
-                deadline = time.monotonic() + 20
-                while True:
-                    try:
-                        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                            break
-                    except OSError:
-                        assert proc.poll() is None and time.monotonic() < deadline, "the HTTP server did not start"
-                        time.sleep(0.05)
-                yield Served(f"http://127.0.0.1:{port}/mcp", port, sb, seen, proc, media)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
+            with http_server(env) as (url, port, proc):
+                yield Served(url, port, sb, seen, proc, media)
 
 
 def _post(served: Served, headers: dict[str, str], body: bytes = PING, **kw: Any) -> httpx.Response:

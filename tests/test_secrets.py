@@ -16,12 +16,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +44,7 @@ from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.sandbox.storage import Storage
 from postqued.settings import Settings
 from server import SANDBOX_ORIGIN, build_server, configure_logging, run_demo
+from tests import servekit
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
@@ -456,44 +454,20 @@ def test_tracebacks_and_third_party_records_are_redacted(
 # --- the streamable HTTP transport in its own process --------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def http_server(tmp_path: Path, media: Path, canary: Canary) -> Iterator[tuple[str, Sandbox, subprocess.Popen[bytes]]]:
     """`postqued-mcp --http` against a loopback sandbox that accepts only the canary key."""
     with Sandbox() as sb, run_in_thread(sb) as base_url:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTQUED_")}
-        env.update(
+        env = servekit.server_env(
             POSTQUED_API_KEY=CANARY_KEY,
             POSTQUED_BASE_URL=base_url,
             POSTQUED_MCP_TOKEN=CANARY_TOKEN,
             POSTQUED_STATE_DIR=str(tmp_path / "state"),
             POSTQUED_MEDIA_DIRS=str(media),
             POSTQUED_LOG_LEVEL="DEBUG",
-            PYTHONPATH=str(ROOT),
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--http", "--port", str(port)],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    assert proc.poll() is None and time.monotonic() < deadline, "the HTTP server did not start"
-                    time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}/mcp", sb, proc
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        with servekit.http_server(env) as (url, _, proc):
+            yield url, sb, proc
 
 
 async def test_http_transport_leaks_nothing(
