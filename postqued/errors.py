@@ -34,9 +34,11 @@ __all__ = [
     "PermissionDeniedError",
     "PostQuedError",
     "RateLimitedError",
+    "RevisionConflictError",
     "ServerError",
     "SubscriptionRequiredError",
     "TransportError",
+    "WorkflowStateError",
     "WriteOutcomeUnknownError",
     "api_error",
     "redact",
@@ -203,6 +205,20 @@ class IdempotencyConflictError(ConflictError):
         "This idempotency key was already used for a different request. Check get_publish_status / "
         "list_publish_journal for the earlier request; to post something different, omit idempotency_key."
     )
+
+
+class RevisionConflictError(ConflictError):
+    """A stale ``expectedRevisionId``/``expectedVersion``: someone changed the post since it was read."""
+
+    default_code = "REVISION_CONFLICT"
+    default_next_step = "Call get_approval_post and decide again; do not retry blindly."
+
+
+class WorkflowStateError(ConflictError):
+    """The post is not in a state that allows the action (e.g. approving a draft)."""
+
+    default_code = "INVALID_STATE"
+    default_next_step = "Call get_approval_post to see the post's status, then choose an action that fits it."
 
 
 class RateLimitedError(APIError):

@@ -23,6 +23,8 @@ from postqued.client import PostQuedClient
 from postqued.errors import (
     APIError,
     ConflictError,
+    RevisionConflictError,
+    WorkflowStateError,
     WriteOutcomeUnknownError,
 )
 from postqued.models import Platform, RequestModel, Workspace, parse_options
@@ -30,23 +32,6 @@ from postqued.models import Platform, RequestModel, Workspace, parse_options
 AnalyticsRange = Literal["week", "month", "all"]
 Role = Literal["admin", "editor", "reviewer", "viewer"]
 MembershipType = Literal["team", "external"]
-
-
-# --- errors ----------------------------------------------------------------------------------------
-
-
-class RevisionConflictError(ConflictError):
-    """A stale ``expectedRevisionId``/``expectedVersion``: someone changed the post since it was read."""
-
-    default_code = "REVISION_CONFLICT"
-    default_next_step = "Call get_approval_post and decide again; do not retry blindly."
-
-
-class WorkflowStateError(ConflictError):
-    """The post is not in a state that allows the action (e.g. approving a draft)."""
-
-    default_code = "INVALID_STATE"
-    default_next_step = "Call get_approval_post to see the post's status, then choose an action that fits it."
 
 
 def _conflict(exc: ConflictError, reread: str) -> ConflictError:

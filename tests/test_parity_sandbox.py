@@ -19,8 +19,14 @@ from pydantic import SecretStr
 from postqued import extras
 from postqued.client import ROUTES, PostQuedClient
 from postqued.clock import ManualClock
-from postqued.errors import ConflictError, OutcomeUnknownError, PermissionDeniedError
-from postqued.extras import ApprovalDraft, ApprovalTarget, Guard, RevisionConflictError, WorkflowStateError
+from postqued.errors import (
+    ConflictError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RevisionConflictError,
+    WorkflowStateError,
+)
+from postqued.extras import ApprovalDraft, ApprovalTarget, Guard
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox
 from postqued.sandbox.app import ROUTES as SANDBOX_ROUTES
 from postqued.sandbox.app import SandboxApp
