@@ -100,6 +100,7 @@ def build_server(
     from postqued.client import PostQuedClient
     from postqued.clock import SystemClock
     from tools import register_tools
+    from tools.apps import card_extension, link_cards
     from tools.common import ServerState
     from tools.resources import register_resources
 
@@ -130,6 +131,7 @@ def build_server(
             raise PostQuedError("The server is not running.", code="NOT_RUNNING")
         return running[-1]
 
+    cards = card_extension(settings)  # MCP Apps: the publish preview card (tools/apps.py)
     server: MCPServer[ServerState] = MCPServer(
         "postqued",
         title="PostQued",
@@ -137,8 +139,10 @@ def build_server(
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
+        extensions=[cards] if cards else None,
     )
     register_tools(server, settings)
+    link_cards(server)
     register_resources(server, current)
     return server
 

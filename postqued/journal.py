@@ -415,6 +415,11 @@ class Journal:
             ).fetchone()
         return row is not None
 
+    def withdraw_plan(self, digest: str) -> int:
+        """Forget that ``digest`` passed a dry run (the user declined it): a live publish needs a new one."""
+        with self._write("withdraw_plan") as conn:
+            return conn.execute("DELETE FROM plans WHERE digest = ?", (digest,)).rowcount
+
     # -- publish intents ---------------------------------------------------------------------------
 
     def begin_publish(

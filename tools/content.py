@@ -12,6 +12,7 @@ from postqued.errors import LocalError, redact
 from postqued.models import ContentAsset, MimeType, UploadComplete
 from postqued.uploads import ProgressThrottle
 from tools.accounts import WorkspaceArg
+from tools.apps import remember_source
 from tools.common import Toolset, UuidId, state
 
 TOOLS = Toolset("content")
@@ -99,6 +100,7 @@ async def upload_media(
     outcome = await st.uploader.upload_file(
         path, alt_text=alt_text, force=force, workspace_id=workspace_id, progress=throttle
     )
+    remember_source(outcome.content.id, path, outcome.sha256)  # the preview card's thumbnail
     return UploadResult(
         content=ContentView.of(outcome.content),
         deduplicated=outcome.deduplicated,

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field, ValidationError
 from postqued.errors import BadRequestError, LocalError, PostQuedError
 from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
-from postqued.publishing import Plan
+from postqued.publishing import LiveOutcome, Plan
 from tools.accounts import WorkspaceArg
-from tools.common import Toolset, UuidId, state, tool_errors
+from tools.common import ServerState, Toolset, UuidId, state, tool_errors
 from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
 
 TOOLS = Toolset("publish")
@@ -319,7 +319,11 @@ async def publish_content(
         )
     st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")
-    outcome = await st.publisher.publish(plan, idempotency_key)
+    return live_result(st, plan, await st.publisher.publish(plan, idempotency_key), confirmation)
+
+
+def live_result(st: ServerState, plan: Plan, outcome: LiveOutcome, confirmation: str) -> PublishResult:
+    """The answer to a live publish (publish_content, or the preview card's approval)."""
     s = outcome.status
     remaining = list(s.targets)
     targets_out = []
