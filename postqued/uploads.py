@@ -38,6 +38,7 @@ from postqued.errors import (
 from postqued.journal import Journal
 from postqued.models import ContentAsset, UploadComplete, UploadSession
 from postqued.settings import Settings
+from postqued.text import clean_name
 
 if TYPE_CHECKING:
     from postqued.media import LocalFile, MediaInfo
@@ -156,9 +157,9 @@ class Uploader:
                 if progress is not None:
                     await progress(local.size, local.size)
                 return UploadOutcome(existing, True, sha256, 0, 0)
-        filename = local.path.name
+        filename = clean_name(local.path.name) or "upload"  # no control or bidi characters leave the disk
         if self.client.api_version == "v1" and info.media_type == "image":
-            content, sent_sha256 = await self._v1_image(local, info, handle, progress)
+            content, sent_sha256 = await self._v1_image(local, info, handle, filename, progress)
             attempts = 1
         else:
             content, attempts, sent_sha256 = await self._presigned(local, info, handle, filename, ws, progress)
@@ -358,13 +359,13 @@ class Uploader:
         )
 
     async def _v1_image(
-        self, local: LocalFile, info: MediaInfo, handle: BinaryIO, progress: ProgressFn | None
+        self, local: LocalFile, info: MediaInfo, handle: BinaryIO, filename: str, progress: ProgressFn | None
     ) -> tuple[ContentAsset, str]:
         handle.seek(0)
         data = handle.read(local.size + 1)
         if len(data) != local.size:
             raise LocalError("The file changed while it was read.", code="FILE_CHANGED")
-        content = await self.client.upload_image_v1(local.path.name, info.mime_type, data)
+        content = await self.client.upload_image_v1(filename, info.mime_type, data)
         if progress is not None:
             await progress(local.size, local.size)
         return content, hashlib.sha256(data).hexdigest()
