@@ -22,6 +22,7 @@ from mcp.server.apps import APP_MIME_TYPE
 from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
+from postqued.text import shown
 from tests.appkit import HOSTILE, apps_client, dry_run, error, live_attempts, ok, target
 from tests.conftest import make_client
 from tools.apps import RESOURCE_URI, card_html
@@ -235,7 +236,7 @@ async def test_approve_still_asks_the_user_when_the_host_can_be_asked(
 
     assert preview["asks_again"] is True
     [question] = asked
-    assert repr(HOSTILE) in question and "PUBLIC_TO_EVERYONE" in question
+    assert shown(HOSTILE, None) in question and "PUBLIC_TO_EVERYONE" in question
     assert "CONFIRMATION_DECLINED" in refused and not live_attempts(sandbox)
 
 

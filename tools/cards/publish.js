@@ -83,9 +83,10 @@
     return dl;
   }
 
-  // Hidden characters (controls, bidi overrides, zero-width) are shown as visible U+XXXX marks so the caption
-  // cannot look different from what is sent; hashtags and mentions are highlighted.
-  const TOKEN = /([#\uFF03][\p{L}\p{N}\p{M}_]+|@[\p{L}\p{N}_.]+)|([\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF])/gu;
+  // Characters a person cannot see (controls, bidi overrides and isolates, zero-width and other format characters,
+  // line separators; as postqued/text.py judges them, line breaks and the emoji joiner aside) are shown as visible
+  // U+XXXX marks, so the caption cannot look different from what is sent; hashtags and mentions are highlighted.
+  const TOKEN = /([#\uFF03][\p{L}\p{N}\p{M}_]+|@[\p{L}\p{N}_.]+)|((?![\n\u200D])[\p{C}\p{Zl}\p{Zp}])/gu;
   function caption(text) {
     const box = el("div", "caption");
     box.setAttribute("dir", "ltr");
