@@ -52,13 +52,15 @@ async def error(client: Client, tool: str, **args: Any) -> str:
     return block.text
 
 
-async def dry_run(client: Client, media: Path, *targets: dict[str, Any]) -> tuple[dict[str, Any], mt.CallToolResult]:
-    """Upload ``media`` and dry-run ``targets``: (the arguments, the dry run's full result)."""
+async def dry_run(
+    client: Client, media: Path, *targets: dict[str, Any]
+) -> tuple[dict[str, Any], str, mt.CallToolResult]:
+    """Upload ``media`` and dry-run ``targets``: (the arguments, the plan_id, the dry run's full result)."""
     up = await ok(client, "upload_media", path=str(media))
     args = {"content_ids": [up["content"]["id"]], "targets": list(targets)}
     result = await client.call_tool("publish_content", args)
     assert not result.is_error and result.structured_content and result.structured_content["valid"], result
-    return args, result
+    return args, str(result.structured_content["plan_id"]), result
 
 
 def live_attempts(sb: Sandbox) -> list[LedgerEntry]:

@@ -54,8 +54,7 @@ async def test_app_tools_refuse_a_client_without_apps(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with make_client(settings, sandbox, clock) as plain:
-        args, result = await dry_run(plain, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(plain, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         refused = await error(plain, "approve_publish_plan", plan_id=plan_id, **args)
 
     assert "APP_ONLY_TOOL" in refused and "publish_content" in refused
@@ -97,10 +96,9 @@ async def test_preview_shows_the_plan_exactly_with_limits_switches_and_a_local_t
 ) -> None:
     when = (clock.now() + timedelta(hours=3)).replace(microsecond=0)
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(
+        args, plan_id, _ = await dry_run(
             client, media_dir / "image.png", target(sandbox.tiktok_public_id, dispatch_at=when.isoformat())
         )
-        plan_id = result.structured_content and result.structured_content["plan_id"]
         preview = await ok(client, "preview_publish_plan", plan_id=plan_id, **args)
 
     assert preview["plan_id"] == plan_id and preview["approvable"] is True and preview["sandbox"] is True
@@ -133,8 +131,7 @@ async def test_a_video_shows_metadata_and_no_thumbnail(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         preview = await ok(client, "preview_publish_plan", plan_id=plan_id, **args)
 
     [media] = preview["media"]
@@ -151,9 +148,8 @@ async def test_an_image_changed_after_its_upload_gets_no_thumbnail(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "image.png", target(sandbox.tiktok_public_id))
+        args, plan_id, _ = await dry_run(client, media_dir / "image.png", target(sandbox.tiktok_public_id))
         (media_dir / "image.png").write_bytes((media_dir / "image.jpg").read_bytes())  # not what was uploaded
-        plan_id = result.structured_content and result.structured_content["plan_id"]
         preview = await ok(client, "preview_publish_plan", plan_id=plan_id, **args)
     assert preview["media"][0]["thumbnail"] is None
 
@@ -162,8 +158,7 @@ async def test_a_stale_plan_lists_the_failing_issue_first_and_cannot_be_approved
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         clock.advance(31 * 60)
         preview = await ok(client, "preview_publish_plan", plan_id=plan_id, **args)
         refused = await error(client, "approve_publish_plan", plan_id=plan_id, **args)
@@ -185,8 +180,7 @@ async def test_approve_posts_the_previewed_plan_once(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         first = await ok(client, "approve_publish_plan", plan_id=plan_id, **args)
         again = await ok(client, "approve_publish_plan", plan_id=plan_id, **args)
 
@@ -210,8 +204,7 @@ async def test_approve_refuses_anything_but_the_previewed_plan(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path, change: Any
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         change(args)
         refused = await error(client, "approve_publish_plan", plan_id=plan_id, **args)
     assert "PLAN_CHANGED" in refused and "Nothing was sent" in refused
@@ -229,8 +222,7 @@ async def test_approve_still_asks_the_user_when_the_host_can_be_asked(
         return mt.ElicitResult(action="decline")
 
     async with apps_client(settings, sandbox, clock, elicitation_callback=user) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         preview = await ok(client, "preview_publish_plan", plan_id=plan_id, **args)
         refused = await error(client, "approve_publish_plan", plan_id=plan_id, **args)
 
@@ -247,8 +239,7 @@ async def test_decline_withdraws_the_dry_run_so_nothing_can_publish_it(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
-        plan_id = result.structured_content and result.structured_content["plan_id"]
+        args, plan_id, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         declined = await ok(client, "decline_publish_plan", plan_id=plan_id)
         by_card = await error(client, "approve_publish_plan", plan_id=plan_id, **args)
         by_model = await error(client, "publish_content", **args, dry_run=False, confirm=True)

@@ -136,7 +136,7 @@ async def test_the_card_shows_the_plan_literally_and_approve_posts_once(
 ) -> None:
     when = (clock.now() + timedelta(hours=3)).replace(microsecond=0)
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(
+        args, _, result = await dry_run(
             client, media_dir / "image.jpg", target(sandbox.tiktok_public_id, dispatch_at=when.isoformat())
         )
         async with card(client, args, result) as page:
@@ -190,7 +190,7 @@ async def test_cancel_on_the_card_posts_nothing(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
+        args, _, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         async with card(client, args, result) as page:
             app = page.frame_locator("#app")
             await expect(app.locator(".media")).to_contain_text("2.0 s")
@@ -208,7 +208,7 @@ async def test_a_stale_plan_shows_its_failing_issue_first_and_no_approval(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
+        args, _, result = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id))
         clock.advance(31 * 60)
         async with card(client, args, result) as page:
             app = page.frame_locator("#app")
@@ -224,7 +224,7 @@ async def test_the_status_card_shows_each_target(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
     async with apps_client(settings, sandbox, clock) as client:
-        args, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id, intent="draft"))
+        args, _, _ = await dry_run(client, media_dir / "video.mp4", target(sandbox.tiktok_public_id, intent="draft"))
         live = await client.call_tool("publish_content", {**args, "dry_run": False})
         assert live.structured_content is not None
         publish_id = live.structured_content["publish_id"]
