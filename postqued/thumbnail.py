@@ -1,6 +1,6 @@
 """Small preview thumbnails of local images, made on this machine (never a link to PostQued's storage).
 
-``thumbnail(path, allowed_dirs, sha256)`` re-checks the path against the media folders (the same policy as
+``thumbnail(path, sha256, allowed_dirs, max_bytes)`` re-checks the path against the media folders (the same policy as
 uploads), proves the file still holds the bytes that were uploaded (its SHA-256), and returns a PNG no larger
 than ``MAX_SIDE`` pixels on its longer side, or ``None`` when any of that fails. Videos get no thumbnail (no
 decoding is needed to show their metadata). Pillow decodes the image, and only when its header declares at most
@@ -21,17 +21,18 @@ log = logging.getLogger("postqued.thumbnail")
 
 MAX_SIDE = 160
 MAX_PIXELS = 80_000_000  # a 20 MB image larger than this is a decompression bomb, not a photo
-_CHUNK = 1 << 20
 
 
-def thumbnail(path: str, allowed_dirs: Sequence[str | os.PathLike[str]], sha256: str) -> bytes | None:
-    """A PNG thumbnail of the image at ``path`` if it is still allowed and still the uploaded bytes."""
+def thumbnail(path: str, sha256: str, allowed_dirs: Sequence[str | os.PathLike[str]], max_bytes: int) -> bytes | None:
+    """A PNG thumbnail of the image at ``path`` if it is still allowed, at most ``max_bytes`` and the uploaded bytes."""
     from PIL import Image, ImageOps
 
     from postqued.media import check_path
 
     try:
         local = check_path(path, allowed_dirs)
+        if local.size > max_bytes:
+            return None
         with local.open_checked() as f:
             data = f.read(local.size + 1)
         if len(data) != local.size or hashlib.sha256(data).hexdigest() != sha256:

@@ -30,6 +30,7 @@ import functools
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -221,7 +222,7 @@ def _targets(plan: Plan) -> list[CardTarget]:
                 if isinstance(opts, TikTokOptions)
                 else [],
                 options=[CardSetting(label=k, value=str(v)) for k, v in sorted(extra.items())],
-                dispatch_at=target.dispatch_at.isoformat() if target.dispatch_at else None,
+                dispatch_at=target.dispatch_at.astimezone(UTC).isoformat() if target.dispatch_at else None,
             )
         )
     return out
@@ -240,7 +241,7 @@ async def _media(plan: Plan, settings: Settings) -> list[CardMedia]:
         thumb: str | None = None
         source = _sources.get(cid)
         if source is not None and media_kind(asset) == "image":
-            png = await anyio.to_thread.run_sync(thumbnail, source[0], settings.media_dirs, source[1])
+            png = await anyio.to_thread.run_sync(thumbnail, *source, settings.media_dirs, settings.max_image_bytes)
             thumb = "data:image/png;base64," + base64.b64encode(png).decode() if png else None
         out.append(
             CardMedia(
@@ -365,15 +366,16 @@ async def decline_publish_plan(ctx: Context[Any, Any], plan_id: PlanIdArg) -> De
 # --- registration --------------------------------------------------------------------------------
 
 _LOCAL_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
-_APP_TOOLS: tuple[tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations, bool], ...] = (
-    (preview_publish_plan, "Preview a publish plan (card)", ANNOTATIONS["read"], False),
-    (approve_publish_plan, "Approve and post a previewed plan (card)", ANNOTATIONS["write"], True),
-    (decline_publish_plan, "Decline a previewed plan (card)", _LOCAL_WRITE, True),
+_APP_TOOLS: tuple[tuple[Callable[..., Awaitable[Any]], str, ToolAnnotations], ...] = (
+    (preview_publish_plan, "Preview a publish plan (card)", ANNOTATIONS["read"]),
+    (approve_publish_plan, "Approve and post a previewed plan (card)", ANNOTATIONS["write"]),
+    (decline_publish_plan, "Decline a previewed plan (card)", _LOCAL_WRITE),
 )
 
 
 def card_extension(settings: Settings) -> Apps | None:
-    """The Apps extension (card resource and app-only tools) for ``settings``; None without publishing."""
+    """The Apps extension for ``settings``: the card, and its app-only tools unless read-only (no publish_content,
+    so nothing to preview); None without the publishing toolset."""
     if "publishing" not in settings.toolsets:
         return None
     apps = Apps()
@@ -386,9 +388,7 @@ def card_extension(settings: Settings) -> Apps | None:
         csp=ResourceCsp(connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[]),
         prefers_border=True,
     )
-    for fn, title, hints, writes in _APP_TOOLS:
-        if writes and settings.read_only:
-            continue
+    for fn, title, hints in () if settings.read_only else _APP_TOOLS:
         apps.tool(
             resource_uri=RESOURCE_URI,
             visibility=["app"],
