@@ -12,8 +12,8 @@ The card calls three app-only tools (``_meta.ui.visibility = ["app"]``) back thr
 - ``approve_publish_plan``: publishes that plan and nothing else;
 - ``decline_publish_plan``: withdraws the plan's dry run, so nothing can publish it without a new one.
 
-The card holds the dry run's arguments (``ui/notifications/tool-input``) and its ``plan_id``; every app tool
-plans those arguments again and refuses unless the digest is exactly that ``plan_id`` and its dry run is fresh, so
+The card holds the dry run's arguments (``ui/notifications/tool-input``) and its ``plan_id``; preview and approve
+plan those arguments again and refuse unless the digest is exactly that ``plan_id`` and its dry run is fresh, so
 nothing on the card (or anyone calling the tool) can change what is published. A click on the card is not
 taken as proof of the user's consent: the server cannot tell a call the card made from one the model made, so
 ``approve_publish_plan`` follows the same consent rules as ``publish_content(dry_run=false)`` (SECURITY.md): with

@@ -145,7 +145,10 @@
   }
 
   function onDryRun(sc) {
-    if (!sc.valid || !sc.plan_id || !toolArgs) {
+    if (sc.valid && sc.plan_id && !toolArgs) {
+      return show([el("h1", null, "Preview unavailable"), el("p", "muted", "The host did not pass the dry run's arguments; nothing was sent.")]);
+    }
+    if (!sc.valid || !sc.plan_id) {
       return show([
         el("h1", null, "This post cannot go out as it is"),
         el("p", "muted", "Nothing was sent."),
