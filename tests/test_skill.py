@@ -165,6 +165,18 @@ def _norm_route(text: str) -> str:
 # --- frontmatter -----------------------------------------------------------------------------------------
 
 
+def _assert_valid(skills_ref: ModuleType, folder: Path) -> None:
+    """The reference validator, as a library and as ``agentskills validate`` does it."""
+    assert skills_ref.validate(folder) == []
+    cli = subprocess.run(
+        [sys.executable, "-c", "from skills_ref.cli import main; main()", "validate", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+
+
 def test_frontmatter_passes_the_agent_skills_validator(tmp_path: Path) -> None:
     skills_ref = pytest.importorskip("skills_ref")
     skill = tmp_path / "postqued-mcp"
@@ -172,15 +184,7 @@ def test_frontmatter_passes_the_agent_skills_validator(tmp_path: Path) -> None:
     shutil.copy(SKILL_MD, skill / "SKILL.md")
     shutil.copytree(REFERENCES, skill / "references")
 
-    assert skills_ref.validate(skill) == []
-    cli = subprocess.run(
-        [sys.executable, "-c", "from skills_ref.cli import main; main()", "validate", str(skill)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert cli.returncode == 0, cli.stdout + cli.stderr
-
+    _assert_valid(skills_ref, skill)
     props = skills_ref.read_properties(skill)
     assert props.name == "postqued-mcp"
     assert props.license == "MIT"
@@ -204,14 +208,7 @@ def test_a_fresh_clone_validates_as_it_is(tmp_path: Path) -> None:
     skills_ref = pytest.importorskip("skills_ref")
     clone = tmp_path / "postqued-mcp"
     shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(".git", ".venv", "*cache*", "__pycache__"))
-    assert skills_ref.validate(clone) == []
-    cli = subprocess.run(
-        [sys.executable, "-c", "from skills_ref.cli import main; main()", "validate", str(clone)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert cli.returncode == 0, cli.stdout + cli.stderr
+    _assert_valid(skills_ref, clone)
 
 
 def test_skill_md_stays_a_short_router() -> None:

@@ -122,7 +122,7 @@ class PublishView(BaseModel):
 
     @classmethod
     def of(cls, s: PublishStatus, usernames: dict[str, str]) -> PublishView:
-        media = s.model_extra.get("contentIds", s.model_extra.get("content_ids")) if s.model_extra else None
+        media = _extra(s, "contentIds", "content_ids")
         return cls(
             publish_id=s.id,
             status=s.status,
@@ -280,9 +280,10 @@ FINAL = (
 )
 
 
-def _extra(model: BaseModel, key: str) -> Any:
+def _extra(model: BaseModel, *keys: str) -> Any:
     """A field PostQued sends that the wire model keeps without declaring it (e.g. ``caption``)."""
-    return (model.model_extra or {}).get(key)
+    extra = model.model_extra or {}
+    return next((extra[k] for k in keys if k in extra), None)
 
 
 def _times(targets: Sequence[PlannedTarget | TargetView], now: datetime) -> str | None:
