@@ -50,6 +50,7 @@ from postqued.models import (
     parse_publish_list,
     parse_upload_session,
     parse_workspaces,
+    utc_iso,
 )
 from postqued.settings import Settings
 
@@ -662,8 +663,7 @@ def _path_segment(value: str | None) -> str:
 
 def _query_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return utc_iso(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return value

@@ -31,6 +31,7 @@ from postqued.errors import APIError, LocalError, NotFoundError, PostQuedError, 
 from postqued.journal import Journal
 from postqued.models import ContentAsset, UploadComplete, UploadSession
 from postqued.settings import Settings
+from postqued.text import clean_name
 
 if TYPE_CHECKING:
     from postqued.media import LocalFile, MediaInfo
@@ -112,34 +113,49 @@ class Uploader:
         workspace_id: str | None = None,
         progress: ProgressFn | None = None,
     ) -> UploadOutcome:
-        from postqued.media import inspect_file
+        from postqued.media import open_media
 
         check = functools.partial(
-            inspect_file,
+            open_media,
             path,
             self.settings.media_dirs,
             max_video_bytes=self.settings.max_video_bytes,
             max_image_bytes=self.settings.max_image_bytes,
         )
-        local, info = await anyio.to_thread.run_sync(check)
-        local.verify_unchanged()  # cheap, and before any request: a file still being written is refused now
+        # One descriptor, opened through the path policy, is probed, hashed and sent: the path is never
+        # opened again, so a folder swapped for a link meanwhile changes nothing that is read.
+        local, info, handle = await anyio.to_thread.run_sync(check)
+        with handle:
+            return await self._upload_opened(local, info, handle, alt_text, force, workspace_id, progress)
+
+    async def _upload_opened(
+        self,
+        local: LocalFile,
+        info: MediaInfo,
+        handle: BinaryIO,
+        alt_text: str | None,
+        force: bool,
+        workspace_id: str | None,
+        progress: ProgressFn | None,
+    ) -> UploadOutcome:
+        local.verify_unchanged(handle)  # cheap, and before any request: a file still being written is refused now
         ws = await self.client.resolve_workspace(workspace_id)
         ws_key = ws or "default"
         # Hash first only when a duplicate is possible (an earlier upload of this very size that the API can
         # still be asked about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
         sha256: str | None = None
         if not force and "content_get" in self.client.routes and self._seen_size(ws_key, local.size):
-            sha256 = await anyio.to_thread.run_sync(_sha256, local)
+            sha256 = await anyio.to_thread.run_sync(_sha256, handle)
             if (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:
                 if progress is not None:
                     await progress(local.size, local.size)
                 return UploadOutcome(existing, True, sha256, 0, 0)
-        filename = local.path.name
+        filename = clean_name(local.path.name) or "upload"  # no control or bidi characters leave the disk
         if self.client.api_version == "v1" and info.media_type == "image":
-            content, sent_sha256 = await self._v1_image(local, info, progress)
+            content, sent_sha256 = await self._v1_image(local, info, handle, filename, progress)
             attempts = 1
         else:
-            content, attempts, sent_sha256 = await self._presigned(local, info, filename, ws, progress)
+            content, attempts, sent_sha256 = await self._presigned(local, info, handle, filename, ws, progress)
         sha256 = sent_sha256
         if alt_text and "content_update" in self.client.routes:
             content = await self.client.update_content(content.id, alt=alt_text, workspace_id=ws)
@@ -173,7 +189,13 @@ class Uploader:
         return asset
 
     async def _presigned(
-        self, local: LocalFile, info: MediaInfo, filename: str, ws: str | None, progress: ProgressFn | None
+        self,
+        local: LocalFile,
+        info: MediaInfo,
+        handle: BinaryIO,
+        filename: str,
+        ws: str | None,
+        progress: ProgressFn | None,
     ) -> tuple[ContentAsset, int, str]:
         """Start, PUT (again from byte 0 when needed), complete: (asset, PUT attempts, sha256 of the bytes sent)."""
         session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
@@ -183,7 +205,7 @@ class Uploader:
             self._check_url(session.url)
             attempts += 1
             try:
-                sha256 = await self._put(session, local, info.mime_type, progress)
+                sha256 = await self._put(session, local, handle, info.mime_type, progress)
                 break
             except _Expired:
                 if renewed:
@@ -203,7 +225,7 @@ class Uploader:
                         next_step="Check the network and call upload_media again; nothing was published.",
                     ) from None
                 log.info("upload attempt %d failed (%s); starting again from byte 0", attempts, exc)
-        local.verify_unchanged()
+        local.verify_unchanged(handle)
         content = await self.client.complete_upload(
             UploadComplete(
                 content_id=session.content_id,
@@ -228,22 +250,23 @@ class Uploader:
                 next_step="Report this to PostQued support; nothing was uploaded.",
             )
 
-    async def _put(self, session: UploadSession, local: LocalFile, mime: str, progress: ProgressFn | None) -> str:
+    async def _put(
+        self, session: UploadSession, local: LocalFile, handle: BinaryIO, mime: str, progress: ProgressFn | None
+    ) -> str:
         """One PUT of the whole file; the sha256 of exactly the bytes sent."""
         headers = {k: v for k, v in session.headers.items() if k.lower() not in ("authorization", "content-length")}
         headers.setdefault("Content-Type", mime)
         headers["Content-Length"] = str(local.size)
         digest = hashlib.sha256()
-        with local.open_checked() as handle:
-            try:
-                response = await self.client.storage.request(
-                    session.method or "PUT",
-                    session.url,
-                    content=_chunks(handle, local.size, progress, digest),
-                    headers=headers,
-                )
-            except httpx.HTTPError as exc:
-                raise _Retryable(type(exc).__name__) from None
+        try:
+            response = await self.client.storage.request(
+                session.method or "PUT",
+                session.url,
+                content=_chunks(handle, local.size, progress, digest),
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise _Retryable(type(exc).__name__) from None
         if response.status_code < 300:
             return digest.hexdigest()
         body = response.text[:200]
@@ -259,13 +282,13 @@ class Uploader:
         )
 
     async def _v1_image(
-        self, local: LocalFile, info: MediaInfo, progress: ProgressFn | None
+        self, local: LocalFile, info: MediaInfo, handle: BinaryIO, filename: str, progress: ProgressFn | None
     ) -> tuple[ContentAsset, str]:
-        with local.open_checked() as handle:
-            data = handle.read(local.size + 1)
+        handle.seek(0)
+        data = handle.read(local.size + 1)
         if len(data) != local.size:
             raise LocalError("The file changed while it was read.", code="FILE_CHANGED")
-        content = await self.client.upload_image_v1(local.path.name, info.mime_type, data)
+        content = await self.client.upload_image_v1(filename, info.mime_type, data)
         if progress is not None:
             await progress(local.size, local.size)
         return content, hashlib.sha256(data).hexdigest()
@@ -279,11 +302,11 @@ class _Retryable(Exception):
     pass
 
 
-def _sha256(local: LocalFile) -> str:
+def _sha256(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with local.open_checked() as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+    handle.seek(0)
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

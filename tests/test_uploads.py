@@ -302,7 +302,7 @@ async def test_lowered_size_limit_refuses_before_any_request(
 async def test_file_changed_between_check_and_upload(
     client: Client, sandbox: Sandbox, media_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = media.inspect_file
+    real = media.open_media
 
     def inspect_then_edit(*args: Any, **kwargs: Any) -> Any:
         checked = real(*args, **kwargs)
@@ -310,7 +310,7 @@ async def test_file_changed_between_check_and_upload(
             fh.write(b"\0" * 16)
         return checked
 
-    monkeypatch.setattr(media, "inspect_file", inspect_then_edit)
+    monkeypatch.setattr(media, "open_media", inspect_then_edit)
     text = await call_error(client, "upload_media", path=str(media_dir / "video.mp4"))
     assert text.startswith("FILE_CHANGED"), text
     assert sandbox.ledger == []
