@@ -27,7 +27,14 @@ import httpx
 
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
-from postqued.errors import APIError, LocalError, NotFoundError, PostQuedError, TransportError
+from postqued.errors import (
+    APIError,
+    LocalError,
+    NotFoundError,
+    PostQuedError,
+    TransportError,
+    UploadIncompleteError,
+)
 from postqued.journal import Journal
 from postqued.models import ContentAsset, UploadComplete, UploadSession
 from postqued.settings import Settings
@@ -197,15 +204,77 @@ class Uploader:
         ws: str | None,
         progress: ProgressFn | None,
     ) -> tuple[ContentAsset, int, str]:
-        """Start, PUT (again from byte 0 when needed), complete: (asset, PUT attempts, sha256 of the bytes sent)."""
+        """Start, PUT (again from byte 0 when needed), complete: (asset, PUT attempts, sha256 of the bytes sent).
+
+        A failure once a session is open says what was sent and deletes the unfinished asset (or names it).
+        """
+        sent = _Sent()
+        try:
+            return await self._start_put_complete(local, info, handle, filename, ws, progress, sent)
+        except PostQuedError as exc:
+            if not sent.content_ids:
+                raise
+            raise await self._abandon(exc, sent, local.size, ws) from exc
+
+    async def _abandon(self, cause: PostQuedError, sent: _Sent, size: int, ws: str | None) -> UploadIncompleteError:
+        """Delete the unfinished assets where the API can (v2), and the error that says exactly what happened."""
+        deleted: list[str] = []
+        left: list[str] = []
+        for content_id in sent.content_ids:
+            self.forget(content_id)
+            if "content_delete" not in self.client.routes:
+                left.append(content_id)
+                continue
+            try:
+                await self.client.delete_content(content_id, workspace_id=ws)
+            except NotFoundError:
+                deleted.append(content_id)  # already gone
+            except PostQuedError as exc:
+                log.warning("could not delete unfinished upload %s: %s", content_id, exc.code)
+                left.append(content_id)
+            else:
+                deleted.append(content_id)
+        what = (
+            f"The upload had started: PostQued opened {len(sent.content_ids)} upload session(s) and "
+            f"{sent.puts} PUT attempt(s) sent {sent.bytes} bytes to storage (the file has {size}); the asset "
+            "was never completed, so it cannot be published."
+        )
+        if deleted:
+            what += f" The unfinished asset(s) {', '.join(deleted)} were deleted."
+        if left:
+            why = "" if "content_delete" in self.client.routes else " (this API version cannot delete them)"
+            what += (
+                f" The unfinished asset(s) {', '.join(left)} remain on PostQued{why}; remove them in the PostQued "
+                "app if they appear there."
+            )
+        return UploadIncompleteError(
+            f"{cause.message} {what}",
+            code=cause.code,
+            status=cause.status,
+            retryable=cause.retryable,
+            next_step=cause.next_step,
+            details={"deleted_content_ids": deleted, "unfinished_content_ids": left, "bytes_sent": sent.bytes},
+        )
+
+    async def _start_put_complete(
+        self,
+        local: LocalFile,
+        info: MediaInfo,
+        handle: BinaryIO,
+        filename: str,
+        ws: str | None,
+        progress: ProgressFn | None,
+        sent: _Sent,
+    ) -> tuple[ContentAsset, int, str]:
         session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+        sent.content_ids.append(session.content_id)
         attempts = 0
         renewed = False
         while True:
             self._check_url(session.url)
             attempts += 1
             try:
-                sha256 = await self._put(session, local, handle, info.mime_type, progress)
+                sha256 = await self._put(session, local, handle, info.mime_type, progress, sent)
                 break
             except _Expired:
                 if renewed:
@@ -217,6 +286,7 @@ class Uploader:
                     ) from None
                 renewed = True
                 session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+                sent.content_ids.append(session.content_id)
             except _Retryable as exc:
                 if attempts >= PUT_ATTEMPTS:
                     raise TransportError(
@@ -251,18 +321,25 @@ class Uploader:
             )
 
     async def _put(
-        self, session: UploadSession, local: LocalFile, handle: BinaryIO, mime: str, progress: ProgressFn | None
+        self,
+        session: UploadSession,
+        local: LocalFile,
+        handle: BinaryIO,
+        mime: str,
+        progress: ProgressFn | None,
+        sent: _Sent,
     ) -> str:
         """One PUT of the whole file; the sha256 of exactly the bytes sent."""
         headers = {k: v for k, v in session.headers.items() if k.lower() not in ("authorization", "content-length")}
         headers.setdefault("Content-Type", mime)
         headers["Content-Length"] = str(local.size)
         digest = hashlib.sha256()
+        sent.puts += 1
         try:
             response = await self.client.storage.request(
                 session.method or "PUT",
                 session.url,
-                content=_chunks(handle, local.size, progress, digest),
+                content=_chunks(handle, local.size, progress, digest, sent),
                 headers=headers,
             )
         except httpx.HTTPError as exc:
@@ -294,6 +371,15 @@ class Uploader:
         return content, hashlib.sha256(data).hexdigest()
 
 
+@dataclass
+class _Sent:
+    """What one upload has done on PostQued so far: sessions opened, bytes handed to storage."""
+
+    content_ids: list[str] = field(default_factory=list)
+    bytes: int = 0
+    puts: int = 0
+
+
 class _Expired(Exception):
     pass
 
@@ -311,7 +397,7 @@ def _sha256(handle: BinaryIO) -> str:
 
 
 async def _chunks(
-    handle: BinaryIO, total: int, progress: ProgressFn | None, digest: hashlib._Hash
+    handle: BinaryIO, total: int, progress: ProgressFn | None, digest: hashlib._Hash, tally: _Sent
 ) -> AsyncIterator[bytes]:
     handle.seek(0)
     sent = 0
@@ -320,8 +406,13 @@ async def _chunks(
     while sent < total:
         chunk = handle.read(min(CHUNK, total - sent))
         if not chunk:
-            raise LocalError("The file shrank while it was uploaded.", code="FILE_CHANGED")
+            raise LocalError(
+                "The file shrank while it was uploaded.",
+                code="FILE_CHANGED",
+                next_step="Wait until the file is completely written, then call upload_media again.",
+            )
         sent += len(chunk)
+        tally.bytes += len(chunk)
         digest.update(chunk)
         yield chunk
         if progress is not None:

@@ -17,7 +17,8 @@ import pytest
 from pydantic import SecretStr
 
 from postqued import extras
-from postqued.client import ROUTES, PostQuedClient
+from postqued.api.operations import endpoints
+from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.errors import (
     ConflictError,
@@ -107,8 +108,8 @@ def test_every_extra_route_is_served_by_name_and_handler() -> None:
     names = [spec.name for spec in EXTRA_ROUTES]
     assert len(names) == len(set(names)) == 46
     for spec in EXTRA_ROUTES:
-        client_route = ROUTES["v2"][spec.name]
-        assert (client_route.method, client_route.path) == (spec.method, spec.path), spec.name
+        endpoint = endpoints("v2")[spec.name]
+        assert (endpoint.method, endpoint.path, endpoint.bucket) == (spec.method, spec.path, spec.bucket), spec.name
     served = all_handlers()
     assert served.keys() == ROUTE_NAMES
     assert all(inspect.iscoroutinefunction(handler) for handler in served.values())

@@ -73,7 +73,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     route("engagement_comment", "POST", "/v2/engagement/posts/comment", None),
     route("engagement_hide", "POST", "/v2/engagement/comments/hide", None),
     route("engagement_like", "POST", "/v2/engagement/comments/like", None),
-    route("engagement_delete", "POST", "/v2/engagement/comments/delete", "delete"),
+    route(
+        "engagement_delete", "POST", "/v2/engagement/comments/delete", None
+    ),  # see the bucket rule in api/operations.py
     route("posts", "GET", "/v2/posts", "read"),
     route("post_create", "POST", "/v2/posts", None),
     route("post_get", "GET", "/v2/posts/{id}", "read"),
