@@ -59,7 +59,7 @@ class Ctx:
     storage: Storage
     faults: FaultBook
     api_key: str
-    _json: dict[str, Any] | None = None
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
