@@ -126,6 +126,11 @@ class Ctx:
 Handler = Callable[[Ctx], Awaitable[Reply]]
 
 
+def by_name(*handlers: Handler) -> dict[str, Handler]:
+    """Handlers registered under their own names, which are the names of the routes they answer."""
+    return {handler.__name__: handler for handler in handlers}
+
+
 def invalid(path: str, message: str, code: str = "VALIDATION_ERROR") -> ApiFail:
     return ApiFail(400, code, f"{path}: {message}", issues=[{"path": path, "message": message}])
 
