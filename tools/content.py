@@ -228,5 +228,5 @@ async def delete_content(
     """Delete a content asset from the library (soft delete; scheduled posts that use it may fail)."""
     st = state(ctx)
     deleted = await st.client.delete_content(content_id, workspace_id=workspace_id)
-    st.uploader.forget(content_id)
+    await st.uploader.forget(content_id)
     return DeleteResult(content_id=content_id, deleted=deleted)
