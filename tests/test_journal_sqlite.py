@@ -205,14 +205,24 @@ async def test_recover_after_crash(path: Path, clock: ManualClock) -> None:
     second.close()
 
 
-async def test_recover_on_open_marks_the_previous_process_sends_at_the_first_write(
-    path: Path, clock: ManualClock
-) -> None:
+async def test_recover_on_open_settles_the_previous_process_sends(path: Path, clock: ManualClock) -> None:
     async with SqliteJournal(path, clock) as crashed:
         key = (await begin(crashed)).idempotency_key
     async with SqliteJournal(path, clock, recover_on_open=True) as restarted:
         entry = await restarted.find_by_key(key)
-        assert entry is not None and entry.status == "sending"  # reads do not write
+        assert entry is not None and entry.status == "unknown" and entry.error_code == "OUTCOME_UNKNOWN"
+
+
+async def test_recover_on_open_never_waits_for_a_lock_and_runs_at_the_first_write(
+    path: Path, clock: ManualClock, write_lock: sqlite3.Connection
+) -> None:
+    async with SqliteJournal(path, clock) as crashed:
+        key = (await begin(crashed)).idempotency_key
+    write_lock.execute("BEGIN IMMEDIATE")
+    async with SqliteJournal(path, clock, recover_on_open=True) as restarted:
+        entry = await restarted.find_by_key(key)  # opened and read although another process holds the lock
+        assert entry is not None and entry.status == "sending"
+        write_lock.execute("ROLLBACK")
         other = await begin(restarted, make_body("another post"))  # the first write settles it first
         entry = await restarted.find_by_key(key)
         assert entry is not None and entry.status == "unknown" and entry.error_code == "OUTCOME_UNKNOWN"

@@ -191,11 +191,29 @@ class _Store:
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")  # every commit is fsynced
             self._migrate(conn)
+            self._try_recovery(conn)
         except BaseException:
             conn.close()
             raise
         self._writer = conn
         return conn
+
+    def _try_recovery(self, conn: sqlite3.Connection) -> None:
+        """Settle the previous process's sends at open if the file is free now; if another process holds
+        the lock, never wait: the first write does it."""
+        if not self._pending_recovery:
+            return
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self._recover(conn)
+            conn.execute("COMMIT")
+            self._pending_recovery = False
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _open_reader(self) -> sqlite3.Connection:
         """A read-only connection; it works while another process holds the write lock, or on a read-only
