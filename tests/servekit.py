@@ -32,7 +32,7 @@ def http_server(env: dict[str, str], port: int | None = None) -> Iterator[tuple[
     """`postqued-mcp --http` on loopback: (MCP URL, port, process), stopped afterwards."""
     port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--http", "--port", str(port)],
+        [sys.executable, "-m", "postqued_mcp", "--http", "--port", str(port)],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:

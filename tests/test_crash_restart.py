@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HOLD_SECONDS = 1.5  # how long the sandbox holds the live publish before committing it
 # The server entry point, writing its own pid first (the SDK does not expose the child process).
 BOOT = (
-    "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid())); import server; raise SystemExit(server.main([]))"
+    "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+    "from postqued_mcp.cli import main\n"
+    "raise SystemExit(main([]))"
 )
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")

@@ -14,9 +14,10 @@ from pydantic import BaseModel, Field
 
 from postqued import extras
 from postqued.extras import Comment, EngagementItem
-from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, quote, require
+
+from .accounts import WorkspaceArg
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, quote, require
 
 TOOLS = Toolset("engagement")
 

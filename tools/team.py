@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 from postqued import extras
 from postqued.errors import LocalError
 from postqued.extras import ApprovalPost, Invitation, Member, MembershipType, Role
-from tools.accounts import WorkspaceArg
-from tools.approvals import (
+
+from .accounts import WorkspaceArg
+from .approvals import (
     ActionResult,
     CommentArg,
     PostIdArg,
@@ -31,8 +32,8 @@ from tools.approvals import (
     next_step,
     suggestion_fields,
 )
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("team")
 
