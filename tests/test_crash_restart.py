@@ -65,7 +65,6 @@ def server_process(tmp_path: Path, base_url: str, media_dir: Path, pidfile: Path
 
 
 async def test_server_killed_mid_publish_publishes_once_after_restart(tmp_path: Path, media_dir: Path) -> None:
-    started = time.monotonic()
     with Sandbox() as sb, run_in_thread(sb) as base_url:  # a real clock: the server process has its own
         first_pid = tmp_path / "first.pid"
         outcome: list[Any] = []
@@ -131,4 +130,3 @@ async def test_server_killed_mid_publish_publishes_once_after_restart(tmp_path: 
         assert (again["publish_id"], again["idempotency_key"]) == (publish_id, key)
         [resolved] = journal_view["entries"]
         assert (resolved["status"], resolved["publish_id"], resolved["attempts"]) == ("accepted", publish_id, 2)
-    assert time.monotonic() - started < 15
