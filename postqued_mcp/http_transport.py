@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from postqued.errors import PostQuedError
 from postqued.settings import Settings, is_loopback_host
+from postqued_mcp.http_limits import Limits
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -40,7 +41,7 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def http_app(server: MCPServer[Any], settings: Settings, host: str, port: int) -> ASGIApp:
+def http_app(server: MCPServer[Any], settings: Settings, host: str, port: int, limits: Limits | None = None) -> ASGIApp:
     from mcp.server.transport_security import TransportSecuritySettings
 
     if settings.mcp_token is None:
@@ -54,13 +55,18 @@ def http_app(server: MCPServer[Any], settings: Settings, host: str, port: int) -
         hosts += [host, f"{host}:{port}"]
     origins = [f"http://{h}" for h in hosts]
     security = TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
-    app = server.streamable_http_app(transport_security=security, host=host, max_request_body_size=1024 * 1024)
+    body = (limits or Limits()).max_body_bytes
+    app = server.streamable_http_app(transport_security=security, host=host, max_request_body_size=body)
     return BearerAuth(app, settings.mcp_token.get_secret_value())
 
 
-def run_http(server: MCPServer[Any], settings: Settings, host: str, port: int) -> int:
+def run_http(server: MCPServer[Any], settings: Settings, host: str, port: int, limits: Limits | None = None) -> int:
+    """Serve until interrupted, with the connection limits of ``postqued_mcp.http_limits``."""
     import uvicorn
 
-    app = http_app(server, settings, host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    from postqued_mcp.http_limits import uvicorn_options
+
+    limits = limits or Limits()
+    app = http_app(server, settings, host, port, limits)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_options(limits))
     return 0
