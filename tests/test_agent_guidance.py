@@ -119,6 +119,11 @@ async def test_a_post_scheduled_for_later_is_not_waited_for(
     assert status["status"] == "pending" and status["targets"][0]["status"] == "scheduled"
     assert "nothing to wait for now" in status["next_step"] and when.isoformat() in status["next_step"]
 
+    reads, started = len(sandbox.requests("publish_get")), clock.now()
+    waited = await ok(host, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=300)
+    assert waited["timed_out"] is True and waited["poll_after"] == when.isoformat().replace("+00:00", "Z")
+    assert len(sandbox.requests("publish_get")) - reads == 1 and clock.now() == started  # no 300 s of polling
+
 
 async def test_now_and_later_in_one_request_gets_both_steps(
     host: Client, sandbox: Sandbox, media_dir: Path, clock: ManualClock
@@ -132,6 +137,9 @@ async def test_now_and_later_in_one_request_gets_both_steps(
     )
     assert "wait_for_publish" in live["next_step"]
     assert f"The scheduled targets go out at {when.isoformat()}" in live["next_step"]
+    waited = await ok(host, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=300)
+    assert [t["status"] for t in waited["targets"]] == ["sent", "scheduled"]  # waits for the draft, not for later
+    assert waited["timed_out"] is True and f"goes out at {when.isoformat()}" in waited["next_step"]
 
 
 # --- confirmation without elicitation, and the error text hosts show ---------------------------------------
