@@ -188,6 +188,21 @@ async def test_no_connected_account_means_connect_it_never_another(host: Client)
     assert len(one["accounts"]) == 1 and "get_creator_info" not in one["next_step"]
 
 
+async def test_a_target_without_its_account_says_connect_it_never_substitute(
+    host: Client, sandbox: Sandbox, media_dir: Path
+) -> None:
+    up = await ok(host, "upload_media", path=str(media_dir / "image.jpg"))
+    elsewhere = {**target(sandbox.instagram_id), "platform": "youtube", "options": {}}  # an Instagram id
+    unknown = {**target("00000000-0000-4000-8000-00000000abcd"), "options": {}}
+    plan = await ok(host, "publish_content", content_ids=[up["content"]["id"]], targets=[elsewhere, unknown])
+    issues = {i["code"]: i["message"] for i in plan["issues"]}
+    assert plan["valid"] is False and set(issues) == {"ACCOUNT_PLATFORM_MISMATCH", "ACCOUNT_NOT_FOUND"}
+    for message in issues.values():
+        assert "connect" in message and "PostQued app" in message and "never post to another" in message
+        assert "set platform" not in message
+    assert not sandbox.requests("publish")
+
+
 # --- result fields agree ---------------------------------------------------------------------------------
 
 
