@@ -8,7 +8,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 
-from tools.common import ServerState, state
+from .common import ServerState, state
 
 
 def register_resources(server: MCPServer[Any], current: Callable[[], ServerState]) -> None:
