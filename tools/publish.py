@@ -15,9 +15,10 @@ from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
 from postqued.publishing import Plan, scheduled_until
 from postqued.text import shown
-from tools.accounts import WorkspaceArg
-from tools.common import Toolset, UuidId, state, tool_errors
-from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg
+from .common import Toolset, UuidId, state, tool_errors
+from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
 
 TOOLS = Toolset("publish")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 
-from tools.common import ServerState, state
-from tools.publish import PublishView, account_usernames
+from .common import ServerState, state
+from .publish import PublishView, account_usernames
 
 
 def register_resources(server: MCPServer[Any], current: Callable[[], ServerState]) -> None:
