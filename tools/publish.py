@@ -328,7 +328,7 @@ def status_next_step(status: PublishStatus, now: datetime, *, poll_after: dateti
     return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
 
 
-async def _usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
+async def account_usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
     """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
     try:
         accounts = await state(ctx).client.list_accounts(workspace_id=workspace_id)
@@ -433,7 +433,7 @@ async def get_publish_status(
     next_step says."""
     st = state(ctx)
     status = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return PublishStatusResult(
         **view.model_dump(), next_step=status_next_step(status, st.clock.now()), sandbox=st.sandbox
     )
@@ -457,7 +457,7 @@ async def wait_for_publish(
     status, timed_out, poll_after = await st.publisher.wait(
         publish_id, budget=timeout_seconds, workspace_id=workspace_id, on_poll=on_poll
     )
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return WaitResult(
         **view.model_dump(),
         timed_out=timed_out,
@@ -478,7 +478,7 @@ async def list_publish_requests(
     and time; both dates or neither. Next: get_publish_status, or a cancel on the user's word."""
     st = state(ctx)
     items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
-    usernames = await _usernames(ctx, workspace_id) if items else {}
+    usernames = await account_usernames(ctx, workspace_id) if items else {}
     return PublishListResult(
         requests=[PublishView.of(s, usernames) for s in items],
         next_step="Tell the user which post is which (caption, account, time). Cancel or move one only on their "
