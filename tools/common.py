@@ -7,7 +7,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -19,7 +18,7 @@ from postqued.api.operations import supports
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import LocalError, PostQuedError
-from postqued.journal import Journal, SqliteJournal
+from postqued.journal import Journal, open_journal
 from postqued.publishing import Publisher
 from postqued.settings import Settings
 from postqued.uploads import Uploader
@@ -62,8 +61,7 @@ class ServerState:
     def journal(self) -> Journal:
         """The journal; it opens on first use, off the event loop (a JournalError then blocks live publishing)."""
         if self._journal is None:
-            path = Path(self.settings.state_dir) / "journal.sqlite3"
-            self._journal = SqliteJournal(path, clock=self.clock, recover_on_open=True)
+            self._journal = open_journal(self.settings, self.clock)
         return self._journal
 
     async def aclose(self) -> None:
