@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from postqued.media.reader import Dims, Malformed, Reader
 
@@ -21,6 +21,14 @@ _TRACK_TYPE: Final = 0x83
 _VIDEO: Final = 0xE0
 _PIXEL_WIDTH: Final = 0xB0
 _PIXEL_HEIGHT: Final = 0xBA
+_DISPLAY_WIDTH: Final = 0x54B0
+_DISPLAY_HEIGHT: Final = 0x54BA
+_DISPLAY_UNIT: Final = 0x54B2  # 0 pixels (the default), 3 display aspect ratio
+_PROJECTION: Final = 0x7670
+_PROJECTION_TYPE: Final = 0x7671  # 0 rectangular (the default)
+_POSE_YAW: Final = 0x7673
+_POSE_PITCH: Final = 0x7674
+_POSE_ROLL: Final = 0x7675
 _TIMECODE_SCALE: Final = 0x2AD7B1
 _DURATION: Final = 0x4489
 # Children of Segment: where an unknown-size element at that level ends.
@@ -169,6 +177,7 @@ def probe_webm(r: Reader) -> Dims:
         raise Malformed("no Tracks element before the media data")
 
     width = height = 0
+    rotation: Literal[0, 90, 180, 270] = 0
     tbuf, entries = tracks
     for entry in entries:
         if entry.id != _TRACK_ENTRY:
@@ -179,11 +188,13 @@ def probe_webm(r: Reader) -> Dims:
         if video is None or track_type not in (0, 1):
             continue
         vkids, _ = _elements(tbuf, video.start, video.end, frozenset({_TRACK_ENTRY}))
-        width = next((_uint(tbuf, k) for k in vkids if k.id == _PIXEL_WIDTH), 0)
-        height = next((_uint(tbuf, k) for k in vkids if k.id == _PIXEL_HEIGHT), 0)
+        width, height = _display_size(tbuf, vkids)
+        rotation = _rotation(tbuf, vkids)
         break
     if width == 0 or height == 0:
         raise Malformed("no video track with a picture size")
+    if rotation in (90, 270):
+        width, height = height, width
 
     duration_ms: int | None = None
     if info is not None:
@@ -191,15 +202,54 @@ def probe_webm(r: Reader) -> Dims:
         scale = next((_uint(ibuf, k) for k in ikids if k.id == _TIMECODE_SCALE), 1_000_000)
         dur = next((k for k in ikids if k.id == _DURATION), None)
         if dur is not None:
-            raw = ibuf[dur.start : dur.end]
-            if len(raw) == 4:
-                (value,) = struct.unpack(">f", raw)
-            elif len(raw) == 8:
-                (value,) = struct.unpack(">d", raw)
-            else:
-                raise Malformed("the Duration is not a 4- or 8-byte float")
+            value = _float(ibuf, dur)
             if not math.isfinite(value) or value < 0 or scale == 0:
                 raise Malformed("the Duration is not a valid number")
             ms = math.floor(value * scale / 1_000_000 + 0.5)
             duration_ms = ms if ms > 0 else None
-    return Dims(width, height, duration_ms)
+    return Dims(width, height, duration_ms, rotation)
+
+
+def _float(buf: bytes, el: _El) -> float:
+    raw = buf[el.start : el.end]
+    if len(raw) == 4:
+        return float(struct.unpack(">f", raw)[0])
+    if len(raw) == 8:
+        return float(struct.unpack(">d", raw)[0])
+    if not raw:
+        return 0.0
+    raise Malformed("an EBML float is not 4 or 8 bytes long")
+
+
+def _display_size(buf: bytes, video: list[_El]) -> tuple[int, int]:
+    """The size a player shows: DisplayWidth x DisplayHeight in pixels, or the stored height at the display
+    aspect ratio; the stored PixelWidth x PixelHeight when neither is given (like ffmpeg)."""
+    width = next((_uint(buf, k) for k in video if k.id == _PIXEL_WIDTH), 0)
+    height = next((_uint(buf, k) for k in video if k.id == _PIXEL_HEIGHT), 0)
+    display_w = next((_uint(buf, k) for k in video if k.id == _DISPLAY_WIDTH), 0)
+    display_h = next((_uint(buf, k) for k in video if k.id == _DISPLAY_HEIGHT), 0)
+    unit = next((_uint(buf, k) for k in video if k.id == _DISPLAY_UNIT), 0)
+    if display_w == 0 or display_h == 0 or width == 0 or height == 0:
+        return width, height
+    if unit == 0:
+        return display_w, display_h
+    if unit == 3:
+        return max(1, (height * display_w + display_h // 2) // display_h), height
+    return width, height
+
+
+def _rotation(buf: bytes, video: list[_El]) -> Literal[0, 90, 180, 270]:
+    """Clockwise quarter turns from Projection's ProjectionPoseRoll, read as ffmpeg does (a flat picture
+    only: rectangular type, no pitch, yaw 0 or a 180-degree mirror); roll is counter-clockwise."""
+    projection = next((k for k in video if k.id == _PROJECTION), None)
+    if projection is None:
+        return 0
+    kids, _ = _elements(buf, projection.start, projection.end)
+    if next((_uint(buf, k) for k in kids if k.id == _PROJECTION_TYPE), 0) != 0:
+        return 0
+    yaw, pitch, roll = (
+        next((_float(buf, k) for k in kids if k.id == i), 0.0) for i in (_POSE_YAW, _POSE_PITCH, _POSE_ROLL)
+    )
+    if pitch != 0.0 or yaw not in (0.0, 180.0, -180.0) or not math.isfinite(roll):
+        return 0
+    return (0, 90, 180, 270)[round(-roll / 90) % 4]

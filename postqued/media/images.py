@@ -46,11 +46,12 @@ def _exif_orientation(data: bytes) -> int:
 
 
 def _skip_entropy_coded(r: Reader) -> None:
-    """Move ``r.pos`` to the first marker after a scan's entropy-coded data."""
+    """Move ``r.pos`` to the first marker after a scan's entropy-coded data, or to the end of the file."""
     while True:
         chunk = r.read_upto(r.pos, READ_CHUNK)
         if len(chunk) < 2:
-            raise Malformed("the image data ends early (truncated)")
+            r.pos = r.size  # the file ends inside the scan: no end marker, which decoders accept
+            return
         match = _MARKER_IN_SCAN.search(chunk)
         if match is not None:
             r.pos += match.start()
@@ -65,6 +66,8 @@ def probe_jpeg(r: Reader) -> Dims:
     orientation: int | None = None
     scanned = False
     for _ in range(_MAX_MARKERS):
+        if scanned and r.pos >= r.size:
+            break  # image data, then the end of the file without an EOI marker: decoders show it
         if r.u8() != 0xFF:
             raise Malformed("expected a JPEG marker")
         marker = r.u8()
@@ -247,6 +250,8 @@ def probe_gif(r: Reader) -> Dims:
         budget[0] -= 1
         if budget[0] < 0:
             raise Malformed("too many GIF blocks")
+        if r.pos >= r.size and first_frame is not None:
+            break  # a complete image, then the end of the file without a trailer: decoders show it
         kind = r.u8()
         if kind == 0x3B:  # trailer
             break
