@@ -40,7 +40,7 @@ from postqued.media.kinds import (
     MimeType,
 )
 from postqued.media.policy import FileIdentity, LocalFile, check_path
-from postqued.media.probe import inspect_file, open_media, probe
+from postqued.media.probe import Prepared, inspect_file, open_media, probe
 from postqued.media.sniff import check_size, detect_type, sniff
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "LocalFile",
     "MediaInfo",
     "MimeType",
+    "Prepared",
     "check_path",
     "check_size",
     "detect_type",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Final, Literal, NoReturn, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +29,8 @@ EXTENSIONS: Final[dict[str, MimeType]] = {
     ".webm": "video/webm",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
+    ".jfif": "image/jpeg",  # what some browsers and Windows save JPEGs as; sent under a .jpg name
+    ".jpe": "image/jpeg",
     ".png": "image/png",
     ".webp": "image/webp",
     ".gif": "image/gif",
@@ -41,6 +44,23 @@ PREFERRED_EXTENSION: Final[dict[str, str]] = {
     "image/webp": ".webp",
     "image/gif": ".gif",
 }
+
+# One container family with two brands: ffprobe reads both as "mov,mp4" and PostQued takes both, so a
+# QuickTime-branded .mp4 or an ISO-branded .mov is accepted under the type its extension names.
+SAME_FAMILY: Final[frozenset[str]] = frozenset({"video/mp4", "video/quicktime"})
+
+
+_ALIASES: Final = frozenset({".jfif", ".jpe"})
+
+
+def upload_name(name: str, mime: str) -> str:
+    """The file name sent to PostQued: ``name``, or its stem with the type's usual extension when its own
+    extension is an alias (.jfif) or belongs to the file it was converted from (.heic)."""
+    stem, ext = os.path.splitext(name)
+    if ext.lower() in EXTENSIONS and ext.lower() not in _ALIASES:
+        return name
+    return stem + PREFERRED_EXTENSION[mime]
+
 
 MAX_VIDEO_BYTES: Final = 4 * 1024**3
 MAX_IMAGE_BYTES: Final = 20 * 1024**2

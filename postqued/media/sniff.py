@@ -11,6 +11,7 @@ from postqued.media.kinds import (
     MAX_IMAGE_BYTES,
     MAX_VIDEO_BYTES,
     PREFERRED_EXTENSION,
+    SAME_FAMILY,
     SNIFF_BYTES,
     SUPPORTED_LIST,
     SUPPORTED_TYPES,
@@ -54,6 +55,20 @@ def sniff(head: bytes) -> MimeType | None:
         if size in (0, 1) or size >= 8:
             return "video/quicktime"
     return None
+
+
+_HEVC_BRANDS: Final = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
+
+
+def is_heif(head: bytes) -> bool:
+    """A HEIC/HEIF still image (an iPhone photo), from its ftyp brands; AVIF, which shares mif1, is not."""
+    if len(head) < 16 or head[4:8] != b"ftyp" or head[:4] == b"\x00\x00\x00\x01":
+        return False
+    size = min(int.from_bytes(head[:4], "big"), len(head))
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, size - 3, 4)}
+    if brands & {b"avif", b"avis"}:
+        return False
+    return bool(brands & _HEVC_BRANDS) or head[8:12] in (b"mif1", b"msf1")
 
 
 def _describe_unknown(head: bytes) -> str | None:
@@ -112,6 +127,8 @@ def detect_type(local: LocalFile, handle: BinaryIO | None = None) -> MimeType:
         )
     ext = local.path.suffix.lower()
     claimed = EXTENSIONS.get(ext)
+    if claimed in SAME_FAMILY and mime in SAME_FAMILY:
+        return claimed
     if claimed != mime:
         right = PREFERRED_EXTENSION[mime]
         named = (
