@@ -1024,21 +1024,6 @@ def test_avif_is_not_taken_for_heic(media: Path) -> None:
     assert "AVIF" in err.message
 
 
-class CountingFile(io.FileIO):
-    """A raw file that counts the reads a probe makes and the bytes they return."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, "rb")
-        self.reads = 0
-        self.bytes = 0
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        data = super().read(size) or b""
-        self.reads += 1
-        self.bytes += len(data)
-        return data
-
-
 @posix_only
 @pytest.mark.parametrize("index", [False, True])
 def test_fragmented_mp4_probe_reads_box_headers_only(tmp_path: Path, index: bool) -> None:
@@ -1047,7 +1032,7 @@ def test_fragmented_mp4_probe_reads_box_headers_only(tmp_path: Path, index: bool
     2,000 fragments of 256 KiB (~500 MiB, sparse). The previous prober read about half the file in 64 KiB
     buffers (505 MB for a 1.08 GB file).
     """
-    from bench.probe import make_fragmented_mp4
+    from bench.probe import CountingFile, make_fragmented_mp4
 
     fragments = 2000
     path = tmp_path / "long.mp4"
