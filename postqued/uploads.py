@@ -107,10 +107,10 @@ class Uploader:
         """Keep a raw session (start_content_upload) in memory only: its URL is a credential."""
         self._sessions[session.content_id] = session
 
-    def forget(self, content_id: str) -> None:
+    async def forget(self, content_id: str) -> None:
         self._sessions.pop(content_id, None)
         with contextlib.suppress(PostQuedError):
-            self.journal().forget_upload(content_id)
+            await self.journal().forget_upload(content_id)
 
     async def upload_file(
         self,
@@ -150,7 +150,7 @@ class Uploader:
         # when a duplicate is possible (an earlier upload of this very size that the API can still be asked
         # about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
         size, sha256 = ready.local.size, ready.original_sha256
-        if not force and "content_get" in self.client.routes and self._seen_size(ws_key, size):
+        if not force and "content_get" in self.client.routes and await self._seen_size(ws_key, size):
             if sha256 is None:
                 sha256 = await anyio.to_thread.run_sync(_sha256, ready.handle)
             if (existing := await self._existing(ws_key, sha256, size, ws)) is not None:
@@ -167,20 +167,20 @@ class Uploader:
         if alt_text and "content_update" in self.client.routes:
             content = await self.client.update_content(content.id, alt=alt_text, workspace_id=ws)
         try:
-            self.journal().remember_upload(ws_key, sha256, size, content.id)
+            await self.journal().remember_upload(ws_key, sha256, size, content.id)
         except PostQuedError as exc:  # de-duplication is a convenience; the upload itself succeeded
             log.warning("could not record upload for de-duplication: %s", exc.code)
         return UploadOutcome(content, False, sha256, ready.info.size, attempts, ready.converted_from)
 
-    def _seen_size(self, ws_key: str, size: int) -> bool:
+    async def _seen_size(self, ws_key: str, size: int) -> bool:
         try:
-            return self.journal().has_upload_of_size(ws_key, size)
+            return await self.journal().has_upload_of_size(ws_key, size)
         except PostQuedError:
             return False
 
     async def _existing(self, ws_key: str, sha256: str, size: int, ws: str | None) -> ContentAsset | None:
         try:
-            content_id = self.journal().lookup_upload(ws_key, sha256, size)
+            content_id = await self.journal().lookup_upload(ws_key, sha256, size)
         except PostQuedError:
             return None
         if content_id is None or "content_get" not in self.client.routes:
@@ -188,10 +188,10 @@ class Uploader:
         try:
             asset = await self.client.get_content(content_id, workspace_id=ws)
         except NotFoundError:
-            self.forget(content_id)
+            await self.forget(content_id)
             return None
         if asset.status not in (None, "ready"):
-            self.forget(content_id)
+            await self.forget(content_id)
             return None
         return asset
 
@@ -219,7 +219,7 @@ class Uploader:
         deleted: list[str] = []
         left: list[str] = []
         for content_id in sent.content_ids:
-            self.forget(content_id)
+            await self.forget(content_id)
             if "content_delete" not in self.client.routes:
                 left.append(content_id)
                 continue

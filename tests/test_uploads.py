@@ -31,7 +31,7 @@ from postqued import media
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.errors import PostQuedError, UploadIncompleteError
-from postqued.journal import Journal
+from postqued.journal import SqliteJournal
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.settings import Settings
 from postqued.uploads import CHUNK, ProgressThrottle, Uploader
@@ -183,7 +183,7 @@ async def uploader_env(
         }
         values.update(settings)
         s = Settings.build(**values)
-        with Journal(tmp_path / "state" / "journal.sqlite3", clock=clock) as journal:
+        with SqliteJournal(tmp_path / "state" / "journal.sqlite3", clock=clock) as journal:
             async with PostQuedClient(s, transport=transport, clock=clock) as api:
                 yield Env(sb, clock, api, Uploader(api, lambda: journal, s), folder)
 

@@ -240,5 +240,5 @@ async def delete_content(
     tell the user."""
     st = state(ctx)
     deleted = await st.client.delete_content(content_id, workspace_id=workspace_id)
-    st.uploader.forget(content_id)
+    await st.uploader.forget(content_id)
     return DeleteResult(content_id=content_id, deleted=deleted)

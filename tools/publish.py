@@ -248,9 +248,9 @@ async def ask_approval(
     st = state(ctx)
     if dry_run:
         return NoQuestion(reason="not_needed")
-    if isinstance(plan, Rejected) or not st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+    if isinstance(plan, Rejected) or not await st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
         return NoQuestion(reason="invalid_request")  # the body refuses it; nobody is asked about it
-    if not plan.needs_confirmation(st.settings.confirm) or st.publisher.already_sent(plan):
+    if not plan.needs_confirmation(st.settings.confirm) or await st.publisher.already_sent(plan):
         return NoQuestion(reason="not_needed")
     return ask(ctx, approval_message(plan))
 
@@ -396,7 +396,7 @@ async def publish_content(
             next_step="Show the user this plan. If they approve, call publish_content again with the same "
             "arguments and dry_run=false.",
         )
-    st.publisher.require_fresh_plan(plan)
+    await st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")
     outcome = await st.publisher.publish(plan, idempotency_key)
     s = outcome.status
@@ -570,5 +570,5 @@ async def list_publish_journal(
 ) -> JournalResult:
     """Before posting again after an error: what this machine sent, newest first. Next: for unknown (answer
     lost) get_publish_status, or repeat the same publish_content call."""
-    entries = state(ctx).journal().list_entries(limit=limit, status=status)
+    entries = await state(ctx).journal().list_entries(limit=limit, status=status)
     return JournalResult(entries=[JournalEntryView.of(e) for e in entries])

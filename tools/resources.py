@@ -37,7 +37,7 @@ def register_resources(server: MCPServer[Any], current: Callable[[], ServerState
         description="The 50 newest entries of the local publish journal.",
     )
     async def journal_resource() -> str:
-        entries = current().journal().list_entries(limit=50)
+        entries = await current().journal().list_entries(limit=50)
         return json.dumps([e.to_dict() for e in entries])
 
     @server.resource(
