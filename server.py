@@ -311,6 +311,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace-id", help="v2 workspace (POSTQUED_WORKSPACE_ID)")
     p.add_argument("--state-dir", type=Path, help="journal folder (POSTQUED_STATE_DIR)")
     p.add_argument("--log-level", help="stderr log level (POSTQUED_LOG_LEVEL, default WARNING)")
+    p.add_argument(
+        "--env-file",
+        type=Path,
+        help="read settings from this file (POSTQUED_ENV_FILE); a .env in the working folder may only set the API key",
+    )
     sub = p.add_subparsers(dest="command")
     sb = sub.add_parser("sandbox", help="run the PostQued simulator on loopback")
     sb.add_argument("--host", default="127.0.0.1", dest="sandbox_host")
@@ -332,7 +337,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
     }
     if args.toolsets:
         overrides["toolsets"] = parse_toolsets(args.toolsets)
-    return Settings.from_env(overrides=overrides)
+    return Settings.from_env(env_file=args.env_file, overrides=overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import SecretStr
 
@@ -28,10 +28,10 @@ async def main(base_url: str, path: Path, state_dir: Path) -> dict[str, Any]:
     timings: dict[str, float] = {"hash": 0.0, "put": 0.0}
     real_sha, real_put = uploads._sha256, uploads.Uploader._put
 
-    def timed_sha(local: Any) -> str:
+    def timed_sha(handle: BinaryIO) -> str:
         start = time.perf_counter()
         try:
-            return real_sha(local)
+            return real_sha(handle)
         finally:
             timings["hash"] += time.perf_counter() - start
 

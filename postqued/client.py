@@ -1,8 +1,9 @@
-"""The async PostQued client: auth, one route table per API version, retries, rate limits, errors.
+"""The async PostQued client: auth, the operations table, retries, rate limits, errors.
 
 Two ``httpx.AsyncClient``s: one for the API (carries the bearer key, never follows redirects) and one
-for presigned storage (no auth header at all, never follows redirects). Every call goes through
-``_send``, which owns the one retry policy, the local token buckets and the mapping to typed errors.
+for presigned storage (no auth header at all, never follows redirects). Every call names an operation of
+``postqued/api/operations.py`` and goes through ``call``, which owns the one retry policy, the local token
+buckets and the mapping to typed errors.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from postqued import __version__
+from postqued.api.operations import Operation, endpoints, operation
 from postqued.clock import Clock, SystemClock
 from postqued.errors import (
     APIError,
@@ -40,6 +42,7 @@ from postqued.models import (
     PlatformAccount,
     PublishRequest,
     PublishStatus,
+    RequestModel,
     UploadComplete,
     UploadSession,
     UploadStart,
@@ -50,108 +53,11 @@ from postqued.models import (
     parse_publish_list,
     parse_upload_session,
     parse_workspaces,
+    utc_iso,
 )
 from postqued.settings import Settings
 
 log = logging.getLogger("postqued.client")
-
-Bucket = Literal["upload", "read", "publish", "delete"]
-# How a call may be repeated: reads always; idempotent writes (same effect twice) on any transient
-# failure; publish only with the same key and byte-identical body, and a lost answer is "unknown".
-# "once": a write that is not idempotent and has no key: repeated only while it cannot have reached PostQued.
-CallKind = Literal["read", "write", "publish", "once"]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    bucket: Bucket | None  # None: not metered locally
-    kind: CallKind
-
-
-ROUTES: dict[str, dict[str, Route]] = {
-    "v2": {
-        "context": Route("GET", "/v2/mcp/context", "read", "read"),
-        "integrations": Route("GET", "/v2/integrations", "read", "read"),
-        "creator_info": Route("GET", "/v2/integrations/{id}/creator-info", "read", "read"),
-        "content_upload": Route("POST", "/v2/content/upload", "upload", "write"),
-        "content_complete": Route("POST", "/v2/content/upload/complete", "upload", "write"),
-        "content_list": Route("GET", "/v2/content", "read", "read"),
-        "content_get": Route("GET", "/v2/content/{id}", "read", "read"),
-        "content_update": Route("PATCH", "/v2/content/{id}", "upload", "write"),
-        "content_delete": Route("DELETE", "/v2/content/{id}", "delete", "write"),
-        "publish": Route("POST", "/v2/publish", "publish", "publish"),
-        "publish_list": Route("GET", "/v2/publish", "read", "read"),
-        "publish_get": Route("GET", "/v2/publish/{id}", "read", "read"),
-        "publish_cancel": Route("POST", "/v2/publish/{id}/cancel", "publish", "write"),
-        "target_cancel": Route("POST", "/v2/publish/target/{id}/cancel", "publish", "write"),
-        "target_reschedule": Route("PATCH", "/v2/publish/target/{id}", "publish", "write"),
-        "publish_delete": Route("DELETE", "/v2/publish/{id}", "delete", "write"),
-        # Toolsets beyond publishing (postqued/extras.py). Their writes carry no idempotency key, so they are
-        # "once": repeated only while they cannot have reached PostQued. PostQued documents a bucket for
-        # deletes only; other writes are not metered locally (a 429 is still honoured). "{sub}": a 2nd id.
-        "workspace_create": Route("POST", "/v2/organizations/{id}/workspaces", None, "once"),
-        "billing": Route("GET", "/v2/billing", "read", "read"),
-        "billing_capabilities": Route("GET", "/v2/billing/capabilities", "read", "read"),
-        "billing_usage": Route("GET", "/v2/billing/usage", "read", "read"),
-        "integration_delete": Route("DELETE", "/v2/integrations/{id}", "delete", "once"),
-        "instagram_audio": Route("GET", "/v2/integrations/{id}/instagram/audio", "read", "read"),
-        "reddit_subreddits": Route("GET", "/v2/integrations/{id}/reddit/subreddits", "read", "read"),
-        "reddit_restrictions": Route("GET", "/v2/integrations/{id}/reddit/restrictions", "read", "read"),
-        "linkedin_companies": Route("GET", "/v2/integrations/{id}/linkedin/companies", "read", "read"),
-        "pinterest_boards": Route("GET", "/v2/integrations/{id}/pinterest/boards", "read", "read"),
-        "analytics_posts": Route("GET", "/v2/analytics/posts", "read", "read"),
-        "analytics_videos": Route("GET", "/v2/analytics/videos", "read", "read"),
-        "engagement": Route("GET", "/v2/engagement", "read", "read"),
-        "engagement_reply": Route("POST", "/v2/engagement/comments/reply", None, "once"),
-        "engagement_comment": Route("POST", "/v2/engagement/posts/comment", None, "once"),
-        "engagement_hide": Route("POST", "/v2/engagement/comments/hide", None, "once"),
-        "engagement_like": Route("POST", "/v2/engagement/comments/like", None, "once"),
-        "engagement_delete": Route("POST", "/v2/engagement/comments/delete", None, "once"),
-        "posts": Route("GET", "/v2/posts", "read", "read"),
-        "post_create": Route("POST", "/v2/posts", None, "once"),
-        "post_get": Route("GET", "/v2/posts/{id}", "read", "read"),
-        "post_revision": Route("POST", "/v2/posts/{id}/revisions", None, "once"),
-        "post_suggestion": Route("POST", "/v2/posts/{id}/suggestions", None, "once"),
-        "post_suggestion_accept": Route("POST", "/v2/posts/{id}/suggestions/{sub}/accept", None, "once"),
-        "post_suggestion_decline": Route("POST", "/v2/posts/{id}/suggestions/{sub}/decline", None, "once"),
-        "post_comment": Route("POST", "/v2/posts/{id}/comments", None, "once"),
-        "post_submit": Route("POST", "/v2/posts/{id}/submit", None, "once"),
-        "post_request_changes": Route("POST", "/v2/posts/{id}/request-changes", None, "once"),
-        "post_approve": Route("POST", "/v2/posts/{id}/approve", None, "once"),
-        "post_schedule": Route("POST", "/v2/posts/{id}/schedule", None, "once"),
-        "post_publish": Route("POST", "/v2/posts/{id}/publish", None, "once"),
-        "collaborators": Route("GET", "/v2/workspaces/{id}/collaborators", "read", "read"),
-        "invitation_create": Route("POST", "/v2/workspaces/{id}/invitations", None, "once"),
-        "invitation_revoke": Route("POST", "/v2/workspaces/{id}/invitations/{sub}/revoke", None, "once"),
-        "member_update": Route("PATCH", "/v2/workspaces/{id}/members/{sub}", None, "once"),
-        "member_remove": Route("DELETE", "/v2/workspaces/{id}/members/{sub}", "delete", "once"),
-        "post_reviewers": Route("GET", "/v2/posts/{id}/reviewers", "read", "read"),
-        "reviewer_invite": Route("POST", "/v2/posts/{id}/reviewer-invitations", None, "once"),
-        "reviewer_invitation_revoke": Route("POST", "/v2/posts/{id}/reviewer-invitations/{sub}/revoke", None, "once"),
-        "reviewer_remove": Route("DELETE", "/v2/posts/{id}/reviewers/{sub}", "delete", "once"),
-        "client_reviews": Route("GET", "/v2/client-reviews", "read", "read"),
-        "client_review_get": Route("GET", "/v2/client-reviews/{id}", "read", "read"),
-        "client_suggestion": Route("POST", "/v2/client-reviews/{id}/suggestions", None, "once"),
-        "client_comment": Route("POST", "/v2/client-reviews/{id}/comments", None, "once"),
-        "client_request_changes": Route("POST", "/v2/client-reviews/{id}/request-changes", None, "once"),
-        "client_approve": Route("POST", "/v2/client-reviews/{id}/approve", None, "once"),
-    },
-    "v1": {
-        "content_upload": Route("POST", "/v1/content/upload", "upload", "write"),
-        "content_complete": Route("POST", "/v1/content/upload/complete", "upload", "write"),
-        "upload_image": Route("POST", "/v1/content/upload-image", "upload", "write"),
-        "integrations": Route("GET", "/v1/platform-accounts", "read", "read"),
-        "publish": Route("POST", "/v1/content/publish", "publish", "publish"),
-        "publish_get": Route("GET", "/v1/content/publish/{id}", "read", "read"),
-    },
-}
-
-
-def supports(api_version: str, route: str) -> bool:
-    """Whether ``route`` exists in ``api_version`` (tools without a route are not registered)."""
-    return route in ROUTES[api_version]
 
 
 @dataclass
@@ -219,7 +125,7 @@ class PostQuedClient:
     ) -> None:
         self.settings = settings
         self.api_version = settings.api_version
-        self.routes = ROUTES[settings.api_version]
+        self.routes = endpoints(settings.api_version)  # the operations this API version has, by name
         self.clock = clock or SystemClock()
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries, max_retry_wait=settings.max_retry_wait)
         self.limiter = RateLimiter(settings.rate_limits, self.clock)
@@ -272,30 +178,59 @@ class PostQuedClient:
 
     # --- the one request path --------------------------------------------------------------------
 
-    def route(self, name: str) -> Route:
-        try:
-            return self.routes[name]
-        except KeyError:
+    def operation(self, name: str) -> tuple[Operation, str]:
+        """The operation called ``name`` and its path in this client's API version."""
+        op = operation(name)
+        route = op.route(self.api_version)
+        if route is None:
             raise LocalError(
                 f"PostQued {self.api_version} has no route for {name!r}.",
                 code="UNSUPPORTED_IN_API_VERSION",
                 next_step="Set POSTQUED_API_VERSION=v2 to use this operation.",
-            ) from None
+            )
+        return op, route.path
+
+    async def scope(self, workspace_id: str | None = None) -> dict[str, str]:
+        """``{"workspaceId": ...}`` with the workspace resolved (v2), or ``{}`` (v1 has no workspaces)."""
+        ws = await self.resolve_workspace(workspace_id)
+        return {"workspaceId": ws} if ws else {}
+
+    async def call(
+        self,
+        name: str,
+        *ids: str,
+        query: Mapping[str, Any] | None = None,
+        body: RequestModel | Mapping[str, Any] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        idempotency_key: str | None = None,
+        workspace_id: str | None = None,
+    ) -> Response:
+        """Send operation ``name`` (postqued/api/operations.py) with its path ``ids``, query and JSON body.
+
+        The workspace goes where the operation carries it (query or body; a body that already names one is
+        sent as it is). ``None`` query values are left out. The one request path: retries, buckets, errors.
+        """
+        op, template = self.operation(name)
+        wire = body.wire() if isinstance(body, RequestModel) else dict(body) if body is not None else None
+        if op.scope == "query":
+            query = {**(query or {}), **(await self.scope(workspace_id))}
+        elif op.scope == "body" and (wire is None or "workspaceId" not in wire):
+            wire = {**(wire or {}), **(await self.scope(workspace_id))}
+        path = template.format(**{k: _path_segment(v) for k, v in zip(("id", "sub"), ids, strict=False)})
+        if "{" in path:
+            raise LocalError(f"{name} needs {template.count('{')} id(s).", code="INVALID_ID")
+        return await self._send(op, path, query, wire, files, idempotency_key)
 
     async def _send(
         self,
-        name: str,
-        *,
-        path_id: str | None = None,
-        sub_id: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-        idempotency_key: str | None = None,
+        op: Operation,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        files: Mapping[str, tuple[str, bytes, str]] | None,
+        idempotency_key: str | None,
     ) -> Response:
-        route = self.route(name)
-        ids = {"id": path_id, "sub": sub_id}
-        path = route.path.format(**{k: _path_segment(v) for k, v in ids.items() if "{" + k + "}" in route.path})
+        name, route = op.name, op
         # a lost answer to a publish or a one-shot write means "unknown", never "failed" (it may have happened)
         keeps_outcome = route.kind in ("publish", "once")
         headers: dict[str, str] = {}
@@ -333,7 +268,7 @@ class PostQuedClient:
                 if route.kind == "once":  # no key to make a second attempt safe
                     raise self._unknown(failure, route) from None
             else:
-                log.debug("%s %s -> %s", route.method, route.path, response.status_code)
+                log.debug("%s %s -> %s", route.method, name, response.status_code)
                 parsed = _decode(raw)
                 if response.status_code < 300:  # a redirect is never followed, nor taken for success
                     if parsed is _UNDECODABLE and raw:
@@ -383,7 +318,7 @@ class PostQuedClient:
             attempt += 1
             await self.clock.sleep(wait)
 
-    def _unknown(self, cause: PostQuedError, route: Route) -> OutcomeUnknownError:
+    def _unknown(self, cause: PostQuedError, route: Operation) -> OutcomeUnknownError:
         what = "publish request" if route.kind == "publish" else "request"
         cls = OutcomeUnknownError if route.kind == "publish" else WriteOutcomeUnknownError
         return cls(
@@ -430,8 +365,12 @@ class PostQuedClient:
         if self.api_version == "v1":
             return [Workspace(id="default", name="Default (v1 has one implicit workspace)")]
         if self._workspaces is None or refresh:
-            self._workspaces = parse_workspaces((await self._send("context")).body)
+            self._workspaces = parse_workspaces((await self.call("context")).body)
         return self._workspaces
+
+    def forget_workspaces(self) -> None:
+        """Drop the cached workspace list (after creating a workspace the key sees one more)."""
+        self._workspaces = None
 
     async def resolve_workspace(self, workspace_id: str | None = None) -> str | None:
         """The explicit id, else POSTQUED_WORKSPACE_ID, else the only workspace the key can see."""
@@ -457,24 +396,19 @@ class PostQuedClient:
             next_step="Ask the user which workspace to use and pass its workspace_id, or set POSTQUED_WORKSPACE_ID.",
         )
 
-    async def _scoped(self, workspace_id: str | None) -> dict[str, Any]:
-        ws = await self.resolve_workspace(workspace_id)
-        return {"workspaceId": ws} if ws else {}
-
     # --- accounts --------------------------------------------------------------------------------
 
     async def list_accounts(
         self, platform: str | None = None, *, workspace_id: str | None = None
     ) -> list[PlatformAccount]:
-        params: dict[str, Any] = {"platform": platform} if self.api_version == "v1" else {}
-        params.update(await self._scoped(workspace_id))
-        body = (await self._send("integrations", params=params)).body
+        query = {"platform": platform} if self.api_version == "v1" else {}
+        body = (await self.call("integrations", query=query, workspace_id=workspace_id)).body
         raw = body.get("accounts", []) if isinstance(body, dict) else body if isinstance(body, list) else []
         accounts = [PlatformAccount.model_validate(a) for a in raw if isinstance(a, dict) and a.get("id")]
         return [a for a in accounts if platform is None or a.platform == platform]
 
     async def get_creator_info(self, account_id: str, *, workspace_id: str | None = None) -> CreatorInfo:
-        body = (await self._send("creator_info", path_id=account_id, params=await self._scoped(workspace_id))).body
+        body = (await self.call("creator_info", account_id, workspace_id=workspace_id)).body
         return parse_creator_info(body)
 
     # --- content ---------------------------------------------------------------------------------
@@ -484,7 +418,7 @@ class PostQuedClient:
     ) -> UploadSession:
         ws = await self.resolve_workspace(workspace_id)
         request = UploadStart(filename=filename, content_type=content_type, file_size=file_size, workspace_id=ws)
-        body = (await self._send("content_upload", body=request.wire())).body
+        body = (await self.call("content_upload", body=request)).body
         try:
             return parse_upload_session(body)
         except ValueError as exc:
@@ -493,12 +427,12 @@ class PostQuedClient:
     async def complete_upload(self, request: UploadComplete) -> ContentAsset:
         if self.api_version == "v2" and request.workspace_id is None:
             request = request.model_copy(update={"workspace_id": await self.resolve_workspace(None)})
-        body = (await self._send("content_complete", body=request.wire())).body
+        body = (await self.call("content_complete", body=request)).body
         return _content_or_error(body)
 
     async def upload_image_v1(self, filename: str, content_type: str, data: bytes) -> ContentAsset:
         """v1 only: multipart image upload (answer undocumented: contentId, id or content.id)."""
-        body = (await self._send("upload_image", files={"file": (filename, data, content_type)})).body
+        body = (await self.call("upload_image", files={"file": (filename, data, content_type)})).body
         return _content_or_error(body)
 
     async def list_content(
@@ -510,12 +444,12 @@ class PostQuedClient:
         media_type: str | None = None,
         workspace_id: str | None = None,
     ) -> ContentPage:
-        params = {"page": page, "perPage": per_page, "search": search, "mediaType": media_type}
-        params.update(await self._scoped(workspace_id))
-        return ContentPage.model_validate((await self._send("content_list", params=params)).body or {})
+        query = {"page": page, "perPage": per_page, "search": search, "mediaType": media_type}
+        body = (await self.call("content_list", query=query, workspace_id=workspace_id)).body
+        return ContentPage.model_validate(body or {})
 
     async def get_content(self, content_id: str, *, workspace_id: str | None = None) -> ContentAsset:
-        body = (await self._send("content_get", path_id=content_id, params=await self._scoped(workspace_id))).body
+        body = (await self.call("content_get", content_id, workspace_id=workspace_id)).body
         return _content_or_error(body)
 
     async def update_content(
@@ -528,12 +462,11 @@ class PostQuedClient:
     ) -> ContentAsset:
         ws = await self.resolve_workspace(workspace_id)
         request = ContentUpdate(filename=filename, alt=alt, workspace_id=ws)
-        body = (await self._send("content_update", path_id=content_id, body=request.wire())).body
+        body = (await self.call("content_update", content_id, body=request)).body
         return _content_or_error(body)
 
     async def delete_content(self, content_id: str, *, workspace_id: str | None = None) -> bool:
-        params = await self._scoped(workspace_id)
-        body = (await self._send("content_delete", path_id=content_id, params=params)).body
+        body = (await self.call("content_delete", content_id, workspace_id=workspace_id)).body
         return bool(body.get("success", True)) if isinstance(body, dict) else True
 
     # --- publishing ------------------------------------------------------------------------------
@@ -553,12 +486,12 @@ class PostQuedClient:
                 next_step="Check the request with the local rules only, or set POSTQUED_API_VERSION=v2.",
             )
         body = (await self.scoped_request(request)).model_copy(update={"dry_run": True}).wire()
-        return (await self._send("publish", body=body)).body
+        return (await self.call("publish", body=body)).body
 
     async def publish(self, request: PublishRequest, idempotency_key: str) -> PublishStatus:
         """A live publish. ``request`` must already be scoped; it is sent exactly as ``request.wire()``."""
         body = request.model_copy(update={"dry_run": False}).wire()
-        response = await self._send("publish", body=body, idempotency_key=idempotency_key)
+        response = await self.call("publish", body=body, idempotency_key=idempotency_key)
         try:
             status = parse_publish(response.body)
         except ValueError:
@@ -571,8 +504,7 @@ class PostQuedClient:
         return status.model_copy(update={"replayed": True}) if replayed else status
 
     async def get_publish(self, publish_id: str, *, workspace_id: str | None = None) -> PublishStatus:
-        params = await self._scoped(workspace_id)
-        body = (await self._send("publish_get", path_id=publish_id, params=params)).body
+        body = (await self.call("publish_get", publish_id, workspace_id=workspace_id)).body
         try:
             status = parse_publish(body)
         except ValueError:
@@ -598,17 +530,14 @@ class PostQuedClient:
                 code="INVALID_DATE_RANGE",
                 next_step="Pass offset-aware ISO 8601 times, e.g. 2026-12-01T00:00:00Z.",
             )
-        params: dict[str, Any] = {"startDate": start_date, "endDate": end_date}
-        params.update(await self._scoped(workspace_id))
-        return parse_publish_list((await self._send("publish_list", params=params)).body)
+        query = {"startDate": start_date, "endDate": end_date}
+        return parse_publish_list((await self.call("publish_list", query=query, workspace_id=workspace_id)).body)
 
     async def cancel_publish(self, publish_id: str, *, workspace_id: str | None = None) -> Any:
-        params = await self._scoped(workspace_id)
-        return (await self._send("publish_cancel", path_id=publish_id, params=params)).body
+        return (await self.call("publish_cancel", publish_id, workspace_id=workspace_id)).body
 
     async def cancel_target(self, target_id: str, *, workspace_id: str | None = None) -> Any:
-        params = await self._scoped(workspace_id)
-        return (await self._send("target_cancel", path_id=target_id, params=params)).body
+        return (await self.call("target_cancel", target_id, workspace_id=workspace_id)).body
 
     async def reschedule_target(
         self, target_id: str, dispatch_at: datetime | None, *, workspace_id: str | None = None
@@ -620,12 +549,10 @@ class PostQuedClient:
                 next_step="Pass e.g. 2026-12-01T09:00:00Z, or null to dispatch now.",
             )
         body = {"dispatchAt": _query_value(dispatch_at) if dispatch_at else None}
-        body.update(await self._scoped(workspace_id))
-        return (await self._send("target_reschedule", path_id=target_id, body=body)).body
+        return (await self.call("target_reschedule", target_id, body=body, workspace_id=workspace_id)).body
 
     async def delete_publish(self, publish_id: str, *, workspace_id: str | None = None) -> Any:
-        params = await self._scoped(workspace_id)
-        return (await self._send("publish_delete", path_id=publish_id, params=params)).body
+        return (await self.call("publish_delete", publish_id, workspace_id=workspace_id)).body
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -662,8 +589,7 @@ def _path_segment(value: str | None) -> str:
 
 def _query_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return utc_iso(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return value

@@ -38,6 +38,7 @@ __all__ = [
     "ServerError",
     "SubscriptionRequiredError",
     "TransportError",
+    "UploadIncompleteError",
     "WorkflowStateError",
     "WriteOutcomeUnknownError",
     "api_error",
@@ -156,6 +157,14 @@ class WriteOutcomeUnknownError(OutcomeUnknownError):
         "The action may or may not have happened. Read the current state first (the matching list or get tool) "
         "and repeat the call only if it did not happen."
     )
+
+
+class UploadIncompleteError(PostQuedError):
+    """An upload failed after PostQued had opened an upload session: the message says what was sent and
+    whether the unfinished asset was deleted. The code and status are the cause's."""
+
+    default_code = "UPLOAD_INCOMPLETE"
+    default_next_step = "Call upload_media again."
 
 
 class APIError(PostQuedError):

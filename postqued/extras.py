@@ -117,23 +117,19 @@ def _snake(name: str) -> str:
 # --- the write path --------------------------------------------------------------------------------
 
 
-async def _read(
-    client: PostQuedClient, name: str, *, path_id: str | None = None, params: Mapping[str, Any] | None = None
-) -> Any:
-    return (await client._send(name, path_id=path_id, params=params)).body
+async def _read(client: PostQuedClient, name: str, *ids: str, workspace_id: str | None = None, **query: Any) -> Any:
+    return (await client.call(name, *ids, query=query, workspace_id=workspace_id)).body
 
 
 async def _write(
     client: PostQuedClient,
     name: str,
-    *,
-    ids: tuple[str, ...] = (),
-    params: Mapping[str, Any] | None = None,
-    body: Any = None,
+    *ids: str,
+    body: Mapping[str, Any] | None = None,
+    workspace_id: str | None = None,
 ) -> Any:
     """One write through the client's single request path (routes of kind "once": never resent blindly)."""
-    path_id, sub_id = (*ids, None, None)[:2]
-    return (await client._send(name, path_id=path_id, sub_id=sub_id, params=params, body=body)).body
+    return (await client.call(name, *ids, body=body, workspace_id=workspace_id)).body
 
 
 # --- admin -----------------------------------------------------------------------------------------
@@ -159,9 +155,9 @@ class BillingUsage(BaseModel):
 
 
 async def create_workspace(client: PostQuedClient, organization_id: str, name: str) -> Workspace:
-    body = await _write(client, "workspace_create", ids=(organization_id,), body={"name": name})
+    body = await _write(client, "workspace_create", organization_id, body={"name": name})
     data = unwrap(body, "workspace")
-    client._workspaces = None  # the key now sees one more workspace
+    client.forget_workspaces()  # the key now sees one more workspace
     wid = _text(data, "id", "workspaceId")
     if not wid:
         raise WriteOutcomeUnknownError("PostQued created the workspace but its answer carried no id.")
@@ -174,8 +170,8 @@ async def create_workspace(client: PostQuedClient, organization_id: str, name: s
 
 
 async def get_capabilities(client: PostQuedClient, workspace_id: str | None) -> Capabilities:
-    scope = await client._scoped(workspace_id)
-    data = unwrap(await _read(client, "billing_capabilities", params=scope), "workspace")
+    scope = await client.scope(workspace_id)
+    data = unwrap(await _read(client, "billing_capabilities", workspace_id=workspace_id), "workspace")
     caps = _obj(data.get("capabilities"), data)
     rest = {k: v for k, v in caps.items() if k not in ("workspaceId", "plan")}
     return Capabilities(
@@ -186,7 +182,7 @@ async def get_capabilities(client: PostQuedClient, workspace_id: str | None) -> 
 
 
 async def get_billing(client: PostQuedClient, workspace_id: str | None) -> BillingStatus:
-    data = unwrap(await _read(client, "billing", params=await client._scoped(workspace_id)), "subscription", "billing")
+    data = unwrap(await _read(client, "billing", workspace_id=workspace_id), "subscription", "billing")
     plan = data.get("plan")
     return BillingStatus(
         status=_text(data, "status", "subscriptionStatus"),
@@ -197,7 +193,7 @@ async def get_billing(client: PostQuedClient, workspace_id: str | None) -> Billi
 
 
 async def get_usage(client: PostQuedClient, workspace_id: str | None) -> BillingUsage:
-    data = unwrap(await _read(client, "billing_usage", params=await client._scoped(workspace_id)))
+    data = unwrap(await _read(client, "billing_usage", workspace_id=workspace_id))
     usage = _obj(data.get("usage"), data)
     period = _obj(data.get("period"), data)
     return BillingUsage(
@@ -208,8 +204,7 @@ async def get_usage(client: PostQuedClient, workspace_id: str | None) -> Billing
 
 
 async def disconnect_account(client: PostQuedClient, account_id: str, workspace_id: str | None) -> bool:
-    params = await client._scoped(workspace_id)
-    return _success(await _write(client, "integration_delete", ids=(account_id,), params=params))
+    return _success(await _write(client, "integration_delete", account_id, workspace_id=workspace_id))
 
 
 # --- provider helpers ------------------------------------------------------------------------------
@@ -248,12 +243,8 @@ class RedditRestrictions(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-async def _account_scoped(client: PostQuedClient, workspace_id: str | None, **params: Any) -> dict[str, Any]:
-    return {**params, **(await client._scoped(workspace_id))}
-
-
 async def list_instagram_audio(client: PostQuedClient, account_id: str, workspace_id: str | None) -> list[AudioTrack]:
-    body = await _read(client, "instagram_audio", path_id=account_id, params=await client._scoped(workspace_id))
+    body = await _read(client, "instagram_audio", account_id, workspace_id=workspace_id)
     out = []
     for raw in _items(body, "audio", "tracks", "options"):
         duration = _first(raw, "durationMs", "duration_ms")
@@ -274,8 +265,7 @@ async def list_instagram_audio(client: PostQuedClient, account_id: str, workspac
 async def search_subreddits(
     client: PostQuedClient, account_id: str, query: str | None, limit: int, workspace_id: str | None
 ) -> list[Entry]:
-    params = await _account_scoped(client, workspace_id, query=query, limit=limit)
-    body = await _read(client, "reddit_subreddits", path_id=account_id, params=params)
+    body = await _read(client, "reddit_subreddits", account_id, workspace_id=workspace_id, query=query, limit=limit)
     return [
         Entry.of(r, ("id", "name"), ("displayName", "display_name", "name", "title"))
         for r in _items(body, "subreddits")
@@ -285,8 +275,8 @@ async def search_subreddits(
 async def reddit_restrictions(
     client: PostQuedClient, account_id: str, subreddit: str, workspace_id: str | None
 ) -> RedditRestrictions:
-    params = await _account_scoped(client, workspace_id, subreddit=subreddit)
-    data = unwrap(await _read(client, "reddit_restrictions", path_id=account_id, params=params), "restrictions")
+    body = await _read(client, "reddit_restrictions", account_id, workspace_id=workspace_id, subreddit=subreddit)
+    data = unwrap(body, "restrictions")
     types = _first(data, "postTypes", "allowedPostTypes", "post_types", "allowedKinds")
     required = _first(data, "flairRequired", "flair_required", "isFlairRequired")
     flairs = _items(data, "flairs", "flairOptions", "linkFlairs")
@@ -305,8 +295,7 @@ async def reddit_restrictions(
 async def search_linkedin_companies(
     client: PostQuedClient, account_id: str, query: str | None, limit: int, workspace_id: str | None
 ) -> list[Entry]:
-    params = await _account_scoped(client, workspace_id, query=query, limit=limit)
-    body = await _read(client, "linkedin_companies", path_id=account_id, params=params)
+    body = await _read(client, "linkedin_companies", account_id, workspace_id=workspace_id, query=query, limit=limit)
     return [
         Entry.of(r, ("id", "urn", "organizationUrn"), ("name", "localizedName"))
         for r in _items(body, "companies", "organizations")
@@ -316,8 +305,7 @@ async def search_linkedin_companies(
 async def list_pinterest_boards(
     client: PostQuedClient, account_id: str, limit: int, workspace_id: str | None
 ) -> list[Entry]:
-    params = await _account_scoped(client, workspace_id, limit=limit)
-    body = await _read(client, "pinterest_boards", path_id=account_id, params=params)
+    body = await _read(client, "pinterest_boards", account_id, workspace_id=workspace_id, limit=limit)
     return [Entry.of(r, ("id", "boardId"), ("name", "title")) for r in _items(body, "boards")]
 
 
@@ -370,8 +358,8 @@ def _post_metrics(raw: Mapping[str, Any]) -> PostMetrics:
 async def account_analytics(
     client: PostQuedClient, account_id: str, range_: AnalyticsRange, limit: int, workspace_id: str | None
 ) -> AccountAnalytics:
-    params = await _account_scoped(client, workspace_id, accountId=account_id, range=range_, limit=limit)
-    body = await _read(client, "analytics_posts", params=params)
+    query = {"accountId": account_id, "range": range_, "limit": limit}
+    body = await _read(client, "analytics_posts", workspace_id=workspace_id, **query)
     data = unwrap(body, "analytics")
     totals = _first(data, "totals", "summary", "aggregate", "overview")
     posts = _items(data, "posts", "videos", "items")
@@ -390,8 +378,8 @@ async def tiktok_videos(
     limit: int,
     workspace_id: str | None,
 ) -> VideoPage:
-    params = await _account_scoped(client, workspace_id, accountId=account_id, range=range_, cursor=cursor, limit=limit)
-    data = unwrap(await _read(client, "analytics_videos", params=params))
+    query = {"accountId": account_id, "range": range_, "cursor": cursor, "limit": limit}
+    data = unwrap(await _read(client, "analytics_videos", workspace_id=workspace_id, **query))
     nxt = _first(data, "nextCursor", "cursor", "next_cursor")
     more = _first(data, "hasMore", "has_more")
     return VideoPage(
@@ -457,15 +445,15 @@ def _engagement_item(raw: Mapping[str, Any]) -> EngagementItem:
 
 
 async def list_engagement(client: PostQuedClient, limit: int, workspace_id: str | None) -> list[EngagementItem]:
-    params = await _account_scoped(client, workspace_id, limit=limit)
-    return [_engagement_item(i) for i in _items(await _read(client, "engagement", params=params), "items")]
+    body = await _read(client, "engagement", workspace_id=workspace_id, limit=limit)
+    return [_engagement_item(i) for i in _items(body, "items")]
 
 
 async def engage(
     client: PostQuedClient, route: str, fields: dict[str, Any], workspace_id: str | None
 ) -> Comment | None:
     """One engagement write (reply, comment, hide, like, delete); the comment it touched, when the answer has one."""
-    body = await _write(client, route, body={**(await client._scoped(workspace_id)), **fields})
+    body = await _write(client, route, body=fields, workspace_id=workspace_id)
     data = unwrap(body, "comment", "reply")
     return parse_comment(data) if data.get("id") or data.get("commentId") else None
 
@@ -716,20 +704,18 @@ def parse_approval_posts(body: Any) -> list[ApprovalPost]:
 
 
 async def list_approval_posts(client: PostQuedClient, workspace_id: str | None) -> list[ApprovalPost]:
-    return parse_approval_posts(await _read(client, "posts", params=await client._scoped(workspace_id)))
+    return parse_approval_posts(await _read(client, "posts", workspace_id=workspace_id))
 
 
 async def get_approval_post(client: PostQuedClient, post_id: str, workspace_id: str | None) -> ApprovalPost:
-    post = parse_approval_post(
-        await _read(client, "post_get", path_id=post_id, params=await client._scoped(workspace_id))
-    )
+    post = parse_approval_post(await _read(client, "post_get", post_id, workspace_id=workspace_id))
     if post is None:
         raise APIError("PostQued's answer carried no post.", code="BAD_RESPONSE")
     return post
 
 
 async def create_approval_post(client: PostQuedClient, draft: ApprovalDraft, workspace_id: str | None) -> ApprovalPost:
-    body = await _write(client, "post_create", body={**(await client._scoped(workspace_id)), **draft.wire()})
+    body = await _write(client, "post_create", body=draft.wire(), workspace_id=workspace_id)
     post = parse_approval_post(body)
     if post is None:
         raise WriteOutcomeUnknownError("PostQued accepted the post but its answer carried no post id.")
@@ -752,9 +738,9 @@ async def mutate(
     A 409 becomes REVISION_CONFLICT (or INVALID_STATE when the body's code names a state): re-read, never retry.
     """
     ids = (post_id,) if sub_id is None else (post_id, sub_id)
-    body = {**(await client._scoped(workspace_id)), **guard.wire(), **(fields or {})}
+    body = {**guard.wire(), **(fields or {})}
     try:
-        answer = await _write(client, route, ids=ids, body=body)
+        answer = await _write(client, route, *ids, body=body, workspace_id=workspace_id)
     except ConflictError as exc:
         raise _conflict(exc, reread) from None
     return parse_approval_post(answer)
@@ -765,24 +751,23 @@ async def create_revision(
 ) -> ApprovalPost | None:
     # Documented for revisions: baseRevisionId + expectedVersion (not expectedRevisionId).
     body = {
-        **(await client._scoped(workspace_id)),
         "baseRevisionId": guard.expected_revision_id,
         "expectedVersion": guard.expected_version,
         **draft.wire(),
     }
     try:
-        answer = await _write(client, "post_revision", ids=(post_id,), body=body)
+        answer = await _write(client, "post_revision", post_id, body=body, workspace_id=workspace_id)
     except ConflictError as exc:
         raise _conflict(exc, "get_approval_post") from None
     return parse_approval_post(answer)
 
 
 async def list_client_reviews(client: PostQuedClient, workspace_id: str | None) -> list[ApprovalPost]:
-    return parse_approval_posts(await _read(client, "client_reviews", params=await client._scoped(workspace_id)))
+    return parse_approval_posts(await _read(client, "client_reviews", workspace_id=workspace_id))
 
 
 async def get_client_review(client: PostQuedClient, post_id: str, workspace_id: str | None) -> ApprovalPost:
-    body = await _read(client, "client_review_get", path_id=post_id, params=await client._scoped(workspace_id))
+    body = await _read(client, "client_review_get", post_id, workspace_id=workspace_id)
     post = parse_approval_post(body)
     if post is None:
         raise APIError("PostQued's answer carried no review.", code="BAD_RESPONSE")
@@ -793,7 +778,7 @@ async def get_client_review(client: PostQuedClient, post_id: str, workspace_id: 
 
 
 async def list_collaborators(client: PostQuedClient, workspace_id: str) -> tuple[list[Member], list[Invitation]]:
-    body = await _read(client, "collaborators", path_id=workspace_id)
+    body = await _read(client, "collaborators", workspace_id)
     members = _items(body, "members", "collaborators")
     invitations = _items(body, "invitations", "pendingInvitations")
     return [parse_member(m) for m in members], [parse_invitation(i) for i in invitations]
@@ -812,51 +797,50 @@ async def invite_collaborator(
     client: PostQuedClient, workspace_id: str, email: str, role: Role, membership_type: MembershipType
 ) -> Invitation:
     fields = {"email": email, "role": role, "membershipType": membership_type}
-    body = await _write(client, "invitation_create", ids=(workspace_id,), body=fields)
+    body = await _write(client, "invitation_create", workspace_id, body=fields)
     return _invitation_answer(body, email=email, role=role, membership_type=membership_type)
 
 
 async def revoke_collaborator_invitation(client: PostQuedClient, workspace_id: str, invitation_id: str) -> bool:
-    return _success(await _write(client, "invitation_revoke", ids=(workspace_id, invitation_id)))
+    return _success(await _write(client, "invitation_revoke", workspace_id, invitation_id))
 
 
 async def update_collaborator(
     client: PostQuedClient, workspace_id: str, user_id: str, role: Role | None, membership_type: MembershipType | None
 ) -> Member:
     fields = {k: v for k, v in (("role", role), ("membershipType", membership_type)) if v is not None}
-    body = await _write(client, "member_update", ids=(workspace_id, user_id), body=fields)
+    body = await _write(client, "member_update", workspace_id, user_id, body=fields)
     member = parse_member(unwrap(body, "member", "collaborator"))
     known = {"user_id": user_id, "role": role, "membership_type": membership_type}
     return member.model_copy(update={k: v for k, v in known.items() if getattr(member, k) is None})
 
 
 async def remove_collaborator(client: PostQuedClient, workspace_id: str, user_id: str) -> bool:
-    return _success(await _write(client, "member_remove", ids=(workspace_id, user_id)))
+    return _success(await _write(client, "member_remove", workspace_id, user_id))
 
 
 async def invite_post_reviewer(
     client: PostQuedClient, post_id: str, email: str, workspace_id: str | None
 ) -> Invitation:
-    body = {**(await client._scoped(workspace_id)), "email": email}
-    return _invitation_answer(await _write(client, "reviewer_invite", ids=(post_id,), body=body), email=email)
+    body = await _write(client, "reviewer_invite", post_id, body={"email": email}, workspace_id=workspace_id)
+    return _invitation_answer(body, email=email)
 
 
 async def revoke_post_reviewer_invitation(
     client: PostQuedClient, post_id: str, invitation_id: str, workspace_id: str | None
 ) -> bool:
-    body = await client._scoped(workspace_id)
-    return _success(await _write(client, "reviewer_invitation_revoke", ids=(post_id, invitation_id), body=body))
+    answer = await _write(client, "reviewer_invitation_revoke", post_id, invitation_id, workspace_id=workspace_id)
+    return _success(answer)
 
 
 async def remove_post_reviewer(client: PostQuedClient, post_id: str, user_id: str, workspace_id: str | None) -> bool:
-    params = await client._scoped(workspace_id)
-    return _success(await _write(client, "reviewer_remove", ids=(post_id, user_id), params=params))
+    return _success(await _write(client, "reviewer_remove", post_id, user_id, workspace_id=workspace_id))
 
 
 async def list_post_reviewers(
     client: PostQuedClient, post_id: str, workspace_id: str | None
 ) -> tuple[list[Member], list[Invitation]]:
-    body = await _read(client, "post_reviewers", path_id=post_id, params=await client._scoped(workspace_id))
+    body = await _read(client, "post_reviewers", post_id, workspace_id=workspace_id)
     return [parse_member(m) for m in _items(body, "reviewers")], [
         parse_invitation(i) for i in _items(body, "invitations")
     ]

@@ -57,6 +57,7 @@ __all__ = [
     "check_size",
     "detect_type",
     "inspect_file",
+    "open_media",
     "probe",
     "sniff",
 ]
@@ -134,6 +135,13 @@ _OPEN_FLAGS: Final = (
     | getattr(os, "O_BINARY", 0)
 )
 
+# Folders between an allowed folder and the file are opened one by one, each relative to the one before and
+# never through a symbolic link, so a folder swapped for a link mid-check cannot lead outside (issue 12.3).
+_DIR_FLAGS: Final = (
+    os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+_WALKS: Final = os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+
 _CHANGED_NEXT_STEP: Final = (
     "Wait until the file is completely written and no longer being edited or replaced, then call the tool again."
 )
@@ -143,12 +151,14 @@ _CHANGED_NEXT_STEP: Final = (
 class LocalFile:
     """A regular file that passed the path policy.
 
-    ``path`` is fully resolved; ``requested`` is the path as the caller wrote it (for messages only).
+    ``path`` is fully resolved and lies below ``root``, the resolved allowed folder it was found in;
+    ``requested`` is the path as the caller wrote it (for messages only).
     """
 
     path: Path
     size: int
     identity: FileIdentity
+    root: Path
     requested: str = field(default="", compare=False)
 
     @property
@@ -159,25 +169,48 @@ class LocalFile:
     def _changed(self, what: str) -> NoReturn:
         _fail(f"{self.label} {what} after it was checked.", "FILE_CHANGED", _CHANGED_NEXT_STEP)
 
-    def verify_unchanged(self) -> None:
-        """Raise ``FILE_CHANGED`` unless the file is still the same inode with the same size and mtime."""
+    def verify_unchanged(self, handle: BinaryIO | None = None) -> None:
+        """Raise ``FILE_CHANGED`` unless the file is still the same inode with the same size and mtime.
+
+        With ``handle`` (from ``open_checked``) the open descriptor is checked too: it is what is read.
+        """
         try:
             st = os.lstat(self.path)
+            opened = os.fstat(handle.fileno()) if handle is not None else st
         except OSError:
             self._changed("was removed, renamed or became unreadable")
         if not stat.S_ISREG(st.st_mode):
             self._changed("was replaced by something that is not a regular file")
-        if FileIdentity.of(st) != self.identity:
+        if FileIdentity.of(st) != self.identity or FileIdentity.of(opened) != self.identity:
             self._changed("was modified or replaced (its size, modification time or inode changed)")
+
+    def _open_fd(self) -> int:
+        if not _WALKS:  # no openat(): the final component alone is guarded, then the identity
+            return os.open(self.path, _OPEN_FLAGS)
+        parts = self.path.relative_to(self.root).parts
+        if not parts:
+            raise IsADirectoryError(self.path)
+        fd = os.open(self.root, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))  # the configured folder itself
+        try:
+            for name in parts[:-1]:
+                below = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = below
+            return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
 
     def open_checked(self) -> BinaryIO:
         """Open the file for reading and prove that the opened file is the one that was checked.
 
-        Opening never blocks (``O_NONBLOCK``) and never follows a symlink swapped in for the final name
-        (``O_NOFOLLOW``); the opened descriptor's ``fstat`` must match ``identity``.
+        The file is reached from ``root`` one component at a time, each opened relative to the folder
+        before it with ``O_NOFOLLOW`` (folders also ``O_DIRECTORY``): a folder or the file swapped for a
+        symbolic link at any moment makes the open fail instead of leading outside the allowed folder.
+        Opening never blocks (``O_NONBLOCK``), and the opened descriptor's ``fstat`` must match
+        ``identity``. Read only from the returned handle; never open the path again.
         """
         try:
-            fd = os.open(self.path, _OPEN_FLAGS)
+            fd = self._open_fd()
         except PermissionError:
             _fail(
                 f"{self.label} cannot be opened: permission denied.",
@@ -395,7 +428,8 @@ def check_path(path: str | os.PathLike[str], allowed_dirs: Sequence[str | os.Pat
             "FILE_EMPTY",
             "Wait until the file has been completely written (or re-export it), then call the tool again.",
         )
-    local = LocalFile(path=real, size=st.st_size, identity=FileIdentity.of(st), requested=raw)
+    root = max((r.resolved for r in roots if real.is_relative_to(r.resolved)), key=lambda p: len(p.parts))
+    local = LocalFile(path=real, size=st.st_size, identity=FileIdentity.of(st), root=root, requested=raw)
     with local.open_checked():  # readable, and still the file that was checked
         pass
     return local
@@ -471,14 +505,20 @@ def _describe_unknown(head: bytes) -> str | None:
     return None
 
 
-def _read_head(local: LocalFile) -> bytes:
-    with local.open_checked() as handle:
+def _read_head(local: LocalFile, handle: BinaryIO | None) -> bytes:
+    if handle is not None:
+        handle.seek(0)
         return handle.read(SNIFF_BYTES)
+    with local.open_checked() as opened:
+        return opened.read(SNIFF_BYTES)
 
 
-def detect_type(local: LocalFile) -> MimeType:
-    """Sniff the content and require the extension to agree. Codes: UNSUPPORTED_MEDIA_TYPE, EXTENSION_MISMATCH."""
-    head = _read_head(local)
+def detect_type(local: LocalFile, handle: BinaryIO | None = None) -> MimeType:
+    """Sniff the content and require the extension to agree. Codes: UNSUPPORTED_MEDIA_TYPE, EXTENSION_MISMATCH.
+
+    Reads from ``handle`` (from ``local.open_checked()``) when given, else opens the file once.
+    """
+    head = _read_head(local, handle)
     mime = sniff(head)
     if mime is None:
         seems = _describe_unknown(head)
@@ -1356,14 +1396,20 @@ _PROBES: Final = {
 }
 
 
-def probe(local: LocalFile, mime: str) -> MediaInfo:
-    """Width, height, duration and rotation read from the file; ``PROBE_FAILED`` when it is malformed."""
+def probe(local: LocalFile, mime: str, handle: BinaryIO | None = None) -> MediaInfo:
+    """Width, height, duration and rotation read from the file; ``PROBE_FAILED`` when it is malformed.
+
+    Reads from ``handle`` (from ``local.open_checked()``) when given, else opens the file once.
+    """
     parser = _PROBES.get(mime)
     if parser is None:
         _fail(f"{mime!r} is not a supported media type.", "UNSUPPORTED_MEDIA_TYPE", supported=list(SUPPORTED_TYPES))
     try:
-        with local.open_checked() as handle:
+        if handle is not None:
             dims = parser(_Reader(handle, local.size))
+        else:
+            with local.open_checked() as opened:
+                dims = parser(_Reader(opened, local.size))
         kind: Literal["video", "image"] = "video" if mime in VIDEO_TYPES else "image"
         info = MediaInfo(
             mime_type=mime,  # a key of _PROBES, so one of the seven
@@ -1398,6 +1444,31 @@ def probe(local: LocalFile, mime: str) -> MediaInfo:
 # --------------------------------------------------------------------------------------------------
 
 
+def open_media(
+    path: str | os.PathLike[str],
+    allowed_dirs: Sequence[str | os.PathLike[str]],
+    *,
+    max_video_bytes: int = MAX_VIDEO_BYTES,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+) -> tuple[LocalFile, MediaInfo, BinaryIO]:
+    """Path policy, type, size limit and probe, in that order, all read from one checked descriptor.
+
+    Returns that open handle too: an upload hashes and sends from it, never from the path again. The
+    caller closes it.
+    """
+    local = check_path(path, allowed_dirs)
+    handle = local.open_checked()
+    try:
+        mime = detect_type(local, handle)
+        check_size(mime, local.size, max_video_bytes, max_image_bytes)
+        info = probe(local, mime, handle)
+        local.verify_unchanged(handle)
+    except BaseException:
+        handle.close()
+        raise
+    return local, info, handle
+
+
 def inspect_file(
     path: str | os.PathLike[str],
     allowed_dirs: Sequence[str | os.PathLike[str]],
@@ -1406,9 +1477,8 @@ def inspect_file(
     max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> tuple[LocalFile, MediaInfo]:
     """Path policy, type, size limit and probe, in that order; the file must not change meanwhile."""
-    local = check_path(path, allowed_dirs)
-    mime = detect_type(local)
-    check_size(mime, local.size, max_video_bytes, max_image_bytes)
-    info = probe(local, mime)
-    local.verify_unchanged()
+    local, info, handle = open_media(
+        path, allowed_dirs, max_video_bytes=max_video_bytes, max_image_bytes=max_image_bytes
+    )
+    handle.close()
     return local, info

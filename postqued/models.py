@@ -7,7 +7,7 @@ unknown option keys so a typo is an error instead of a silently ignored setting.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from pydantic import (
@@ -436,12 +436,13 @@ class PublishTarget(RequestModel):
     def _offset_aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.utcoffset() is None:
             raise ValueError("dispatch_at must carry a UTC offset, e.g. 2026-12-01T09:00:00Z")
-        return value
+        # One instant, one spelling: 09:00Z and 11:00+02:00 digest and send alike (PostQued asks for UTC).
+        return value.astimezone(UTC) if value is not None else None
 
     def wire(self) -> dict[str, Any]:
         # dispatchAt is required by the spec and always sent (null = now); options always an object.
         body = super().wire()
-        body["dispatchAt"] = _iso(self.dispatch_at) if self.dispatch_at else None
+        body["dispatchAt"] = utc_iso(self.dispatch_at) if self.dispatch_at else None
         body["options"] = self.options.wire()
         return body
 
@@ -464,9 +465,11 @@ class PublishRequest(RequestModel):
         return body
 
 
-def _iso(value: datetime) -> str:
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def utc_iso(value: datetime) -> str:
+    """An offset-aware instant as PostQued wants it: UTC, ``Z`` suffix (``2026-12-01T09:00:00Z``)."""
+    if value.utcoffset() is None:
+        raise ValueError("a time sent to PostQued must carry a UTC offset")
+    return value.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
 
 
 class TargetStatus(WireModel):

@@ -1,4 +1,10 @@
-"""Settings from the environment, then ``.env`` in the working directory (the real environment wins).
+"""Settings from the environment, an env file the user names, and ``.env`` in the working directory.
+
+Precedence: command line flags, then the real environment, then an env file named explicitly
+(``--env-file`` or ``POSTQUED_ENV_FILE``), then ``.env`` in the working folder. That last file may come with a
+folder the user did not write (a cloned repository an IDE opened), so it may only supply the API key, as the
+original skill keeps it there: every other variable in it is ignored, with a warning naming it, because it
+could change where requests (and the key) go or weaken a safeguard.
 
 A malformed value is a ``ConfigError`` naming the variable. A missing or malformed API key is *not* an
 error here: it is reported by ``Settings.require_api_key()`` at the first call that needs it, so
@@ -8,6 +14,7 @@ error here: it is reported by ``Settings.require_api_key()`` at the first call t
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import uuid
 from collections.abc import Mapping
@@ -51,6 +58,35 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+# What a .env found in the working folder may set; see the module docstring.
+WORKDIR_DOTENV_ALLOWED = frozenset({"POSTQUED_API_KEY"})
+
+log = logging.getLogger("postqued.settings")
+
+
+def default_media_dirs() -> tuple[Path, ...]:
+    """The user's own media folders (videos, pictures, downloads, desktop), never home itself or a root."""
+    import platformdirs
+
+    home = Path.home()
+    found: list[Path] = []
+    for folder in (
+        platformdirs.user_videos_dir(),
+        platformdirs.user_pictures_dir(),
+        platformdirs.user_downloads_dir(),
+        platformdirs.user_desktop_dir(),
+    ):
+        path = Path(folder)
+        if path not in found and path != home and not _is_root(path):
+            found.append(path)
+    return tuple(found)
+
+
+def _is_root(path: Path) -> bool:
+    resolved = path.resolve()
+    return resolved == Path(resolved.anchor)
+
+
 def _default_state_dir() -> Path:
     from platformdirs import user_state_dir
 
@@ -80,21 +116,52 @@ class Settings(BaseModel):
     timeout: float = 30.0
     rate_limits: Mapping[str, int] = DEFAULT_RATE_LIMITS
     log_level: str = "WARNING"
+    # Variables a working-folder .env tried to set and that were ignored (names only; see the module docstring).
+    ignored_dotenv: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
         cls,
         environ: Mapping[str, str] | None = None,
         *,
-        env_file: Path | None = Path(".env"),
+        env_file: Path | None = None,
+        dotenv: Path | None = Path(".env"),
         overrides: Mapping[str, object] | None = None,
     ) -> Settings:
-        """Read ``POSTQUED_*`` variables; ``overrides`` (command line flags) win over both sources."""
+        """Read ``POSTQUED_*`` variables; ``overrides`` (command line flags) win over every source.
+
+        ``env_file`` is a file the user named (trusted like the environment; it must exist); ``dotenv`` is the
+        working folder's ``.env``, of which only the API key is read.
+        """
+        real = dict(os.environ if environ is None else environ)
         env: dict[str, str] = {}
-        if env_file is not None and env_file.is_file():
-            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        env.update(os.environ if environ is None else environ)
-        values: dict[str, object] = {}
+        ignored: list[str] = []
+        if dotenv is not None and dotenv.is_file():
+            for name, value in dotenv_values(dotenv).items():
+                if value is None:
+                    continue
+                if name in WORKDIR_DOTENV_ALLOWED:
+                    env[name] = value
+                elif name.startswith("POSTQUED_") and name not in real:
+                    ignored.append(name)
+        if ignored:
+            log.warning(
+                "ignored %s from %r: a .env in the working folder may only set %s; set them in the host's "
+                "environment or name the file with --env-file",
+                ", ".join(sorted(ignored)),
+                str(dotenv),
+                ", ".join(sorted(WORKDIR_DOTENV_ALLOWED)),
+            )
+        named = env_file or (Path(real["POSTQUED_ENV_FILE"]).expanduser() if real.get("POSTQUED_ENV_FILE") else None)
+        if named is not None:
+            if not named.is_file():
+                raise ConfigError(
+                    f"The env file {str(named)!r} does not exist.",
+                    next_step="Pass the path of an existing file to --env-file / POSTQUED_ENV_FILE, or drop it.",
+                )
+            env.update({k: v for k, v in dotenv_values(named).items() if v is not None})
+        env.update(real)
+        values: dict[str, object] = {"ignored_dotenv": tuple(sorted(ignored))}
 
         def get(name: str) -> str | None:
             raw = env.get(name)
@@ -144,13 +211,20 @@ class Settings(BaseModel):
     @classmethod
     def build(cls, **values: object) -> Settings:
         """Construct and check settings (also the entry point for tests and embedders)."""
-        values.setdefault("media_dirs", (Path.home(), Path.cwd()))
+        if "media_dirs" not in values:
+            values["media_dirs"] = default_media_dirs()
         values.setdefault("state_dir", _default_state_dir())
         settings = cls.model_validate(values)
         settings._check()
         return settings
 
     def _check(self) -> None:
+        if roots := [str(p) for p in self.media_dirs if _is_root(p)]:
+            raise ConfigError(
+                f"POSTQUED_MEDIA_DIRS may not be a filesystem root ({', '.join(roots)}): uploads could read any file.",
+                next_step="Name the folders that hold the media to post, e.g. ~/Movies or ~/Pictures "
+                f"(separated by {os.pathsep!r}), or unset it for the default media folders.",
+            )
         if self.workspace_id is not None:
             try:
                 uuid.UUID(self.workspace_id)

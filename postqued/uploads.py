@@ -27,10 +27,18 @@ import httpx
 
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
-from postqued.errors import APIError, LocalError, NotFoundError, PostQuedError, TransportError
+from postqued.errors import (
+    APIError,
+    LocalError,
+    NotFoundError,
+    PostQuedError,
+    TransportError,
+    UploadIncompleteError,
+)
 from postqued.journal import Journal
 from postqued.models import ContentAsset, UploadComplete, UploadSession
 from postqued.settings import Settings
+from postqued.text import clean_name
 
 if TYPE_CHECKING:
     from postqued.media import LocalFile, MediaInfo
@@ -112,34 +120,49 @@ class Uploader:
         workspace_id: str | None = None,
         progress: ProgressFn | None = None,
     ) -> UploadOutcome:
-        from postqued.media import inspect_file
+        from postqued.media import open_media
 
         check = functools.partial(
-            inspect_file,
+            open_media,
             path,
             self.settings.media_dirs,
             max_video_bytes=self.settings.max_video_bytes,
             max_image_bytes=self.settings.max_image_bytes,
         )
-        local, info = await anyio.to_thread.run_sync(check)
-        local.verify_unchanged()  # cheap, and before any request: a file still being written is refused now
+        # One descriptor, opened through the path policy, is probed, hashed and sent: the path is never
+        # opened again, so a folder swapped for a link meanwhile changes nothing that is read.
+        local, info, handle = await anyio.to_thread.run_sync(check)
+        with handle:
+            return await self._upload_opened(local, info, handle, alt_text, force, workspace_id, progress)
+
+    async def _upload_opened(
+        self,
+        local: LocalFile,
+        info: MediaInfo,
+        handle: BinaryIO,
+        alt_text: str | None,
+        force: bool,
+        workspace_id: str | None,
+        progress: ProgressFn | None,
+    ) -> UploadOutcome:
+        local.verify_unchanged(handle)  # cheap, and before any request: a file still being written is refused now
         ws = await self.client.resolve_workspace(workspace_id)
         ws_key = ws or "default"
         # Hash first only when a duplicate is possible (an earlier upload of this very size that the API can
         # still be asked about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
         sha256: str | None = None
         if not force and "content_get" in self.client.routes and self._seen_size(ws_key, local.size):
-            sha256 = await anyio.to_thread.run_sync(_sha256, local)
+            sha256 = await anyio.to_thread.run_sync(_sha256, handle)
             if (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:
                 if progress is not None:
                     await progress(local.size, local.size)
                 return UploadOutcome(existing, True, sha256, 0, 0)
-        filename = local.path.name
+        filename = clean_name(local.path.name) or "upload"  # no control or bidi characters leave the disk
         if self.client.api_version == "v1" and info.media_type == "image":
-            content, sent_sha256 = await self._v1_image(local, info, progress)
+            content, sent_sha256 = await self._v1_image(local, info, handle, filename, progress)
             attempts = 1
         else:
-            content, attempts, sent_sha256 = await self._presigned(local, info, filename, ws, progress)
+            content, attempts, sent_sha256 = await self._presigned(local, info, handle, filename, ws, progress)
         sha256 = sent_sha256
         if alt_text and "content_update" in self.client.routes:
             content = await self.client.update_content(content.id, alt=alt_text, workspace_id=ws)
@@ -173,17 +196,85 @@ class Uploader:
         return asset
 
     async def _presigned(
-        self, local: LocalFile, info: MediaInfo, filename: str, ws: str | None, progress: ProgressFn | None
+        self,
+        local: LocalFile,
+        info: MediaInfo,
+        handle: BinaryIO,
+        filename: str,
+        ws: str | None,
+        progress: ProgressFn | None,
     ) -> tuple[ContentAsset, int, str]:
-        """Start, PUT (again from byte 0 when needed), complete: (asset, PUT attempts, sha256 of the bytes sent)."""
+        """Start, PUT (again from byte 0 when needed), complete: (asset, PUT attempts, sha256 of the bytes sent).
+
+        A failure once a session is open says what was sent and deletes the unfinished asset (or names it).
+        """
+        sent = _Sent()
+        try:
+            return await self._start_put_complete(local, info, handle, filename, ws, progress, sent)
+        except PostQuedError as exc:
+            if not sent.content_ids:
+                raise
+            raise await self._abandon(exc, sent, local.size, ws) from exc
+
+    async def _abandon(self, cause: PostQuedError, sent: _Sent, size: int, ws: str | None) -> UploadIncompleteError:
+        """Delete the unfinished assets where the API can (v2), and the error that says exactly what happened."""
+        deleted: list[str] = []
+        left: list[str] = []
+        for content_id in sent.content_ids:
+            self.forget(content_id)
+            if "content_delete" not in self.client.routes:
+                left.append(content_id)
+                continue
+            try:
+                await self.client.delete_content(content_id, workspace_id=ws)
+            except NotFoundError:
+                deleted.append(content_id)  # already gone
+            except PostQuedError as exc:
+                log.warning("could not delete unfinished upload %s: %s", content_id, exc.code)
+                left.append(content_id)
+            else:
+                deleted.append(content_id)
+        what = (
+            f"The upload had started: PostQued opened {len(sent.content_ids)} upload session(s) and "
+            f"{sent.puts} PUT attempt(s) sent {sent.bytes} bytes to storage (the file has {size}); the asset "
+            "was never completed, so it cannot be published."
+        )
+        if deleted:
+            what += f" The unfinished asset(s) {', '.join(deleted)} were deleted."
+        if left:
+            why = "" if "content_delete" in self.client.routes else " (this API version cannot delete them)"
+            what += (
+                f" The unfinished asset(s) {', '.join(left)} remain on PostQued{why}; remove them in the PostQued "
+                "app if they appear there."
+            )
+        return UploadIncompleteError(
+            f"{cause.message} {what}",
+            code=cause.code,
+            status=cause.status,
+            retryable=cause.retryable,
+            next_step=cause.next_step,
+            details={"deleted_content_ids": deleted, "unfinished_content_ids": left, "bytes_sent": sent.bytes},
+        )
+
+    async def _start_put_complete(
+        self,
+        local: LocalFile,
+        info: MediaInfo,
+        handle: BinaryIO,
+        filename: str,
+        ws: str | None,
+        progress: ProgressFn | None,
+        sent: _Sent,
+    ) -> tuple[ContentAsset, int, str]:
         session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+        sent.content_ids.append(session.content_id)
         attempts = 0
         renewed = False
         while True:
             self._check_url(session.url)
             attempts += 1
             try:
-                sha256 = await self._put(session, local, info.mime_type, progress)
+                sha256 = await self._put(session, local, handle, info.mime_type, progress, sent)
                 break
             except _Expired:
                 if renewed:
@@ -195,6 +286,7 @@ class Uploader:
                     ) from None
                 renewed = True
                 session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+                sent.content_ids.append(session.content_id)
             except _Retryable as exc:
                 if attempts >= PUT_ATTEMPTS:
                     raise TransportError(
@@ -203,7 +295,7 @@ class Uploader:
                         next_step="Check the network and call upload_media again; nothing was published.",
                     ) from None
                 log.info("upload attempt %d failed (%s); starting again from byte 0", attempts, exc)
-        local.verify_unchanged()
+        local.verify_unchanged(handle)
         content = await self.client.complete_upload(
             UploadComplete(
                 content_id=session.content_id,
@@ -228,22 +320,30 @@ class Uploader:
                 next_step="Report this to PostQued support; nothing was uploaded.",
             )
 
-    async def _put(self, session: UploadSession, local: LocalFile, mime: str, progress: ProgressFn | None) -> str:
+    async def _put(
+        self,
+        session: UploadSession,
+        local: LocalFile,
+        handle: BinaryIO,
+        mime: str,
+        progress: ProgressFn | None,
+        sent: _Sent,
+    ) -> str:
         """One PUT of the whole file; the sha256 of exactly the bytes sent."""
         headers = {k: v for k, v in session.headers.items() if k.lower() not in ("authorization", "content-length")}
         headers.setdefault("Content-Type", mime)
         headers["Content-Length"] = str(local.size)
         digest = hashlib.sha256()
-        with local.open_checked() as handle:
-            try:
-                response = await self.client.storage.request(
-                    session.method or "PUT",
-                    session.url,
-                    content=_chunks(handle, local.size, progress, digest),
-                    headers=headers,
-                )
-            except httpx.HTTPError as exc:
-                raise _Retryable(type(exc).__name__) from None
+        sent.puts += 1
+        try:
+            response = await self.client.storage.request(
+                session.method or "PUT",
+                session.url,
+                content=_chunks(handle, local.size, progress, digest, sent),
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise _Retryable(type(exc).__name__) from None
         if response.status_code < 300:
             return digest.hexdigest()
         body = response.text[:200]
@@ -259,16 +359,25 @@ class Uploader:
         )
 
     async def _v1_image(
-        self, local: LocalFile, info: MediaInfo, progress: ProgressFn | None
+        self, local: LocalFile, info: MediaInfo, handle: BinaryIO, filename: str, progress: ProgressFn | None
     ) -> tuple[ContentAsset, str]:
-        with local.open_checked() as handle:
-            data = handle.read(local.size + 1)
+        handle.seek(0)
+        data = handle.read(local.size + 1)
         if len(data) != local.size:
             raise LocalError("The file changed while it was read.", code="FILE_CHANGED")
-        content = await self.client.upload_image_v1(local.path.name, info.mime_type, data)
+        content = await self.client.upload_image_v1(filename, info.mime_type, data)
         if progress is not None:
             await progress(local.size, local.size)
         return content, hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class _Sent:
+    """What one upload has done on PostQued so far: sessions opened, bytes handed to storage."""
+
+    content_ids: list[str] = field(default_factory=list)
+    bytes: int = 0
+    puts: int = 0
 
 
 class _Expired(Exception):
@@ -279,16 +388,16 @@ class _Retryable(Exception):
     pass
 
 
-def _sha256(local: LocalFile) -> str:
+def _sha256(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with local.open_checked() as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+    handle.seek(0)
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
 async def _chunks(
-    handle: BinaryIO, total: int, progress: ProgressFn | None, digest: hashlib._Hash
+    handle: BinaryIO, total: int, progress: ProgressFn | None, digest: hashlib._Hash, tally: _Sent
 ) -> AsyncIterator[bytes]:
     handle.seek(0)
     sent = 0
@@ -297,8 +406,13 @@ async def _chunks(
     while sent < total:
         chunk = handle.read(min(CHUNK, total - sent))
         if not chunk:
-            raise LocalError("The file shrank while it was uploaded.", code="FILE_CHANGED")
+            raise LocalError(
+                "The file shrank while it was uploaded.",
+                code="FILE_CHANGED",
+                next_step="Wait until the file is completely written, then call upload_media again.",
+            )
         sent += len(chunk)
+        tally.bytes += len(chunk)
         digest.update(chunk)
         yield chunk
         if progress is not None:

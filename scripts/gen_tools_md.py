@@ -94,7 +94,7 @@ async def _view(api_version: str) -> ServerView:
 
 async def collect() -> Catalog:
     """Ask the live server (in-process, sandbox mode, every toolset) what it registers, for v2 and for v1."""
-    from postqued.client import ROUTES
+    from postqued.api.operations import endpoints
     from tools import TOOLSETS as GROUPS
 
     v2 = await _view("v2")
@@ -107,8 +107,8 @@ async def collect() -> Catalog:
             for spec in group.specs:
                 toolset_of.setdefault(spec.name, toolset_name)
                 names = spec.routes or UNDECLARED_ROUTES.get(spec.name, ())
-                routes_of[spec.name] = [_route(ROUTES["v2"].get(r)) for r in names]
-                v1_routes_of[spec.name] = [_route(ROUTES["v1"].get(r)) for r in names]
+                routes_of[spec.name] = [_route(endpoints("v2").get(r)) for r in names]
+                v1_routes_of[spec.name] = [_route(endpoints("v1").get(r)) for r in names]
     return Catalog(
         v2=v2,
         v1_names={t.name for t in v1.tools},

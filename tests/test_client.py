@@ -16,7 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from postqued.client import ROUTES, PostQuedClient, supports
+from postqued.api.operations import endpoints, supports
+from postqued.client import PostQuedClient
 from postqued.errors import (
     APIError,
     AuthenticationError,
@@ -447,8 +448,8 @@ def test_route_tables_match_the_sandbox() -> None:
     from postqued.sandbox.app import match_route
 
     v1_names = {"integrations": "v1_platform_accounts"}
-    for version, table in ROUTES.items():
-        for name, route in table.items():
+    for version in ("v2", "v1"):
+        for name, route in endpoints(version).items():
             spec, _params, _known = match_route(route.method, route.path.replace("{id}", str(uuid.uuid4())))
             expected = name if version == "v2" else v1_names.get(name, f"v1_{name}")
             assert spec is not None and spec.name == expected, (version, name)
@@ -539,7 +540,7 @@ async def test_missing_idempotency_key(env: Env) -> None:
     asset = await upload(env.client)
     request = await env.client.scoped_request(tiktok_request(env.sb.tiktok_public_id, [asset.id]))
     with pytest.raises(MissingIdempotencyKeyError) as caught:
-        await env.client._send("publish", body=request.wire(), idempotency_key=None)
+        await env.client.call("publish", body=request, idempotency_key=None)
     assert (caught.value.status, caught.value.code) == (400, "MISSING_IDEMPOTENCY_KEY")
     assert "MISSING_IDEMPOTENCY_KEY (HTTP 400)" in str(caught.value) and secrets_free(caught.value)
     assert env.count("publish") == 1 and env.sb.publish_requests == {}

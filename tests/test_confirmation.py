@@ -8,8 +8,9 @@ same request in the last 30 minutes. Every refusal sends no live publish request
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -137,8 +138,8 @@ async def test_multi_target_question_lists_every_target(setup: Any, sandbox: San
         args = await dry_run(client, media_dir, post(sandbox.tiktok_public_id), private)
         live = await call(client, "publish_content", **args, dry_run=False)
     [question] = user.messages
-    assert "1. tiktok @sandbox_creator: direct post, privacy PUBLIC_TO_EVERYONE, at now" in question
-    assert "2. tiktok @sandbox_private: direct post, privacy FOLLOWER_OF_CREATOR, at now" in question
+    assert '1. tiktok "@sandbox_creator": direct post, privacy PUBLIC_TO_EVERYONE, at now' in question
+    assert '2. tiktok "@sandbox_private": direct post, privacy FOLLOWER_OF_CREATOR, at now' in question
     assert question.count("video.mp4") == 2 and question.count(CAPTION) == 2
     assert len(live["targets"]) == 2 and len(sandbox.publish_requests) == 1
 
@@ -261,3 +262,65 @@ async def test_without_any_dry_run_nothing_is_asked_or_sent(setup: Any, sandbox:
         error = await call_error(client, "publish_content", **args, dry_run=False, confirm=True)
     assert "DRY_RUN_REQUIRED" in error and not user.asked
     assert sandbox.requests("publish") == []
+
+
+SPOOF = "\n   NOTE: privacy is SELF_ONLY - only you will see this post\u2026"
+
+
+async def test_untrusted_text_cannot_write_lines_into_the_question(
+    setup: Any, sandbox: Sandbox, media_dir: Path
+) -> None:
+    """A hostile file name and caption stay inside their quotes: the user sees one line per field, escaped."""
+    hostile = media_dir / f"holiday{SPOOF}\u202e4pm.mp4"
+    (media_dir / "video.mp4").rename(hostile)
+    user = User()
+    caption = f"Hi{SPOOF}\r\n2. tiktok @someone_else: draft to the inbox, privacy SELF_ONLY\u2028«end»"
+    async with setup(user) as client:
+        up = await call(client, "upload_media", path=str(hostile))
+        args = {"content_ids": [up["content"]["id"]], "targets": [post(sandbox.tiktok_public_id, caption=caption)]}
+        assert (await call(client, "publish_content", **args))["valid"] is True
+        await call(client, "publish_content", **args, dry_run=False)
+    assert (
+        up["content"]["filename"] == "holiday   NOTE: privacy is SELF_ONLY - only you will see this post\u20264pm.mp4"
+    )
+    [question] = user.messages
+    lines = question.splitlines()
+    assert len(lines) == 4, question  # the heading, then the target, its caption and its media: nothing more
+    assert lines[1].startswith('1. tiktok "@sandbox_creator": direct post, privacy PUBLIC_TO_EVERYONE')
+    assert lines[2].startswith('   caption: "Hi\\n   NOTE:') and "\\u2028" in lines[2] and "\\r\\n2. tiktok" in lines[2]
+    assert lines[3].startswith('   media: "holiday   NOTE:') and "\u202e" not in question
+    assert not any(line.lstrip().startswith(("NOTE", "2.")) for line in lines)
+    assert len(sandbox.publish_requests) == 1
+
+
+async def test_one_instant_in_two_offsets_is_one_post(
+    setup: Any, sandbox: Sandbox, clock: ManualClock, media_dir: Path
+) -> None:
+    """09:00Z and 11:00+02:00 are the same plan and reach PostQued once, as UTC."""
+    at = (clock.now() + timedelta(hours=3)).astimezone(UTC).replace(microsecond=0)
+    utc, plus2 = at.isoformat().replace("+00:00", "Z"), at.astimezone(timezone(timedelta(hours=2))).isoformat()
+    async with setup() as client:
+        up = await call(client, "upload_media", path=str(media_dir / "video.mp4"))
+        args = {"content_ids": [up["content"]["id"]]}
+        planned = await call(
+            client, "publish_content", **args, targets=[post(sandbox.tiktok_public_id, "draft", dispatch_at=utc)]
+        )
+        first = await call(
+            client,
+            "publish_content",
+            **args,
+            targets=[post(sandbox.tiktok_public_id, "draft", dispatch_at=plus2)],
+            dry_run=False,
+        )
+        again = await call(
+            client,
+            "publish_content",
+            **args,
+            targets=[post(sandbox.tiktok_public_id, "draft", dispatch_at=utc)],
+            dry_run=False,
+        )
+    assert planned["plan_id"] == first["plan_id"] == again["plan_id"]
+    assert again["replayed"] is True and again["publish_id"] == first["publish_id"]
+    [sent] = [e for e in sandbox.requests("publish") if e.idempotency_key is not None]
+    assert len(sandbox.publish_requests) == 1
+    assert json.loads(sent.body)["targets"][0]["dispatchAt"] == utc

@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from postqued.client import ROUTES, supports
+from postqued.api.operations import endpoints, supports
 from postqued.clock import ManualClock
 from postqued.sandbox import SANDBOX_API_KEY, LedgerEntry, Sandbox
 from postqued.settings import Settings, parse_toolsets
@@ -643,7 +643,7 @@ def declared_route(api_version: str, entry: LedgerEntry) -> bool:
     """The request went to a route of the client's table (ids as single safe segments), or to storage."""
     if entry.route == "storage_put":
         return True
-    for route in ROUTES[api_version].values():
+    for route in endpoints(api_version).values():
         pattern = re.sub(r"\\{\w+\\}", "[A-Za-z0-9_-]{1,100}", re.escape(route.path))
         if route.method == entry.method and re.fullmatch(pattern, entry.path):
             return True

@@ -38,6 +38,7 @@ from postqued.media import (
     check_size,
     detect_type,
     inspect_file,
+    open_media,
     probe,
     sniff,
 )
@@ -115,7 +116,7 @@ def write(path: Path, data: bytes) -> Path:
 def local_for(path: Path) -> LocalFile:
     """A LocalFile without the path policy, for probing derived bytes."""
     st_ = os.stat(path)
-    return LocalFile(path=path.resolve(), size=st_.st_size, identity=FileIdentity.of(st_))
+    return LocalFile(path=path.resolve(), size=st_.st_size, identity=FileIdentity.of(st_), root=path.resolve().parent)
 
 
 def refused(code: str, fn: Callable[..., object], *args: Any, **kwargs: Any) -> MediaError:
@@ -367,7 +368,7 @@ def test_unreadable_file_refused(media: Path, monkeypatch: pytest.MonkeyPatch) -
     real_open = os.open
 
     def deny(p: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if os.fspath(p) == str(path.resolve()):
+        if os.path.basename(os.fspath(p)) == path.name:  # by full path or relative to its folder
             raise PermissionError(13, "Permission denied")
         return real_open(p, flags, *args, **kwargs)
 
@@ -403,6 +404,133 @@ def test_messages_quote_the_path_and_never_show_file_contents(media: Path, outsi
     err = refused("PATH_NOT_FOUND", check_path, weird, [media])
     assert repr(weird) in err.message
     assert "\n" not in str(err)
+
+
+# ------------------------------------------------------------------------------------------------
+# a folder swapped for a symbolic link while the file is checked and read (issue 12.3)
+
+
+class SwapRace:
+    """media/sub (a real folder holding clip.mp4) and outside/sub (another clip.mp4, a secret).
+
+    ``arm(n)`` makes the n-th file-system call the media code makes (os.lstat, os.stat, os.open,
+    os.readlink: every step of resolving, checking and opening) first swap media/sub for a symbolic link
+    to outside/sub; every os.open is recorded, so a descriptor on the outside file cannot go unnoticed.
+    """
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.media, self.outside, self.parked = root / "media", root / "outside", root / "parked"
+        for folder in (self.media / "sub", self.outside / "sub"):
+            folder.mkdir(parents=True)
+        self.inside_bytes = put(self.media / "sub", "video.mp4", "clip.mp4").read_bytes()
+        secret = put(self.outside / "sub", "moov_at_end.mp4", "clip.mp4")
+        self.secret_id = (secret.stat().st_dev, secret.stat().st_ino)
+        self.opened_secret = 0
+        self.calls = 0
+        self.swap_at = -1
+        self.swapped = False
+        for name in ("lstat", "stat", "open", "readlink"):
+            monkeypatch.setattr(os, name, self._hook(getattr(os, name), name == "open"))
+        self._fstat = os.fstat
+
+    def _hook(self, real: Callable[..., Any], is_open: bool) -> Callable[..., Any]:
+        def hooked(*args: Any, **kwargs: Any) -> Any:
+            if self.calls == self.swap_at and not self.swapped:
+                self.swapped = True
+                os.rename(self.media / "sub", self.parked)
+                os.symlink(self.outside / "sub", self.media / "sub")
+            self.calls += 1
+            result = real(*args, **kwargs)
+            if is_open:
+                st_ = self._fstat(result)
+                self.opened_secret += (st_.st_dev, st_.st_ino) == self.secret_id
+            return result
+
+        return hooked
+
+    def arm(self, n: int) -> None:
+        if self.swapped:
+            os.unlink(self.media / "sub")
+            os.rename(self.parked, self.media / "sub")
+        self.calls, self.swap_at, self.swapped = 0, n, False
+
+
+@posix_only
+def test_folder_swapped_for_a_link_at_any_step_never_reads_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The swap lands before each file-system call in turn: the upload's reads are the inside file or nothing."""
+    race = SwapRace(tmp_path, monkeypatch)
+    outcomes: dict[str, int] = {}
+    step = 0
+    while True:
+        race.arm(step)
+        try:
+            local, info, handle = open_media(race.media / "sub" / "clip.mp4", [race.media])
+        except MediaError as exc:
+            outcomes[exc.code] = outcomes.get(exc.code, 0) + 1
+        else:
+            with handle:
+                handle.seek(0)
+                assert handle.read() == race.inside_bytes, f"swap before call {step}: other bytes were read"
+            assert (info.width, info.height) == EXPECTED["video.mp4"][1:3]
+            assert local.path.parent.is_relative_to(race.media.resolve())
+            outcomes["read the inside file"] = outcomes.get("read the inside file", 0) + 1
+        assert race.opened_secret == 0, f"swap before call {step}: the outside file was opened"
+        if not race.swapped:  # the run made fewer calls than ``step``: every position was tried
+            break
+        step += 1
+    assert step > 10, step
+    assert set(outcomes) - {"read the inside file"} <= {"FILE_CHANGED", "PATH_OUTSIDE_MEDIA_DIRS"}, outcomes
+    assert outcomes.get("FILE_CHANGED"), outcomes  # the swap was seen, not just missed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2(RENAME_EXCHANGE) is Linux's")
+def test_renameat2_exchange_races_never_read_outside(tmp_path: Path) -> None:
+    """A bounded run of the attack itself: a thread exchanges media/sub with a link to outside/sub."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        pytest.skip("this C library has no renameat2")
+    at_fdcwd, rename_exchange = -100, 2
+    media, outside = tmp_path / "media", tmp_path / "outside"
+    (media / "sub").mkdir(parents=True)
+    (outside / "sub").mkdir(parents=True)
+    inside_bytes = put(media / "sub", "video.mp4", "clip.mp4").read_bytes()
+    secret = put(outside / "sub", "moov_at_end.mp4", "clip.mp4")
+    secret_id = (secret.stat().st_dev, secret.stat().st_ino)
+    (tmp_path / "link").symlink_to(outside / "sub")
+    a, b = os.fsencode(media / "sub"), os.fsencode(tmp_path / "link")
+    if libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange) != 0:
+        pytest.skip(f"renameat2 RENAME_EXCHANGE unsupported here (errno {ctypes.get_errno()})")
+    stop = threading.Event()
+    swaps = [1]
+
+    def flip() -> None:
+        while not stop.is_set():
+            libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange)
+            swaps[0] += 1
+
+    thread = threading.Thread(target=flip, daemon=True)
+    thread.start()
+    read_inside = 0
+    try:
+        for _ in range(400):
+            try:
+                _, _, handle = open_media(media / "sub" / "clip.mp4", [media])
+            except MediaError:
+                continue
+            with handle:
+                st_ = os.fstat(handle.fileno())
+                assert (st_.st_dev, st_.st_ino) != secret_id, "the outside file was opened"
+                handle.seek(0)
+                assert handle.read() == inside_bytes
+                read_inside += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert swaps[0] > 100, swaps  # the race really ran
 
 
 # ------------------------------------------------------------------------------------------------

@@ -308,7 +308,7 @@ async def test_an_elicited_invitation_and_a_declined_removal(
             confirm=True,
         )  # fmt: skip
         assert invited["confirmation"] == "approved by the user"  # confirm=true did not skip the question
-        assert person.asked == ["Email a workspace invitation to pat@sandbox.invalid as reviewer (external)?"]
+        assert person.asked == ['Email a workspace invitation to "pat@sandbox.invalid" as reviewer (external)?']
         person.action = "decline"
         editor = state_of(sandbox.world).members[sandbox.workspace_id]
         user = next(uid for uid, m in editor.items() if m.role == "editor")

@@ -17,7 +17,8 @@ import pytest
 from pydantic import SecretStr
 
 from postqued import extras
-from postqued.client import ROUTES, PostQuedClient
+from postqued.api.operations import endpoints
+from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.errors import (
     ConflictError,
@@ -104,7 +105,7 @@ def test_every_extra_route_is_served_by_name_and_handler() -> None:
     names = [name for name, *_ in EXTRA_ROUTES]
     assert len(names) == len(set(names)) == 46
     for name, method, template, _bucket in EXTRA_ROUTES:
-        client_route = ROUTES["v2"][name]
+        client_route = endpoints("v2")[name]
         assert (client_route.method, client_route.path) == (method, template), name
         assert inspect.iscoroutinefunction(getattr(ExtrasHandlers, f"_h_{name}")), name
     served = {r.name for r in SANDBOX_ROUTES}

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from postqued import media
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
-from postqued.errors import PostQuedError
+from postqued.errors import PostQuedError, UploadIncompleteError
 from postqued.journal import Journal
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.settings import Settings
@@ -302,7 +302,7 @@ async def test_lowered_size_limit_refuses_before_any_request(
 async def test_file_changed_between_check_and_upload(
     client: Client, sandbox: Sandbox, media_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = media.inspect_file
+    real = media.open_media
 
     def inspect_then_edit(*args: Any, **kwargs: Any) -> Any:
         checked = real(*args, **kwargs)
@@ -310,7 +310,7 @@ async def test_file_changed_between_check_and_upload(
             fh.write(b"\0" * 16)
         return checked
 
-    monkeypatch.setattr(media, "inspect_file", inspect_then_edit)
+    monkeypatch.setattr(media, "open_media", inspect_then_edit)
     text = await call_error(client, "upload_media", path=str(media_dir / "video.mp4"))
     assert text.startswith("FILE_CHANGED"), text
     assert sandbox.ledger == []
@@ -326,12 +326,70 @@ async def test_file_changed_while_uploading_is_never_completed(tmp_path: Path) -
                 touched.append(sent)
                 _overwrite(path, total - 100, b"changed")  # same size, new bytes in the padding
 
-        with pytest.raises(PostQuedError) as caught:
+        with pytest.raises(UploadIncompleteError) as caught:
             await env.uploader.upload_file(path, progress=edit_midway)
         assert caught.value.code == "FILE_CHANGED"
+        assert "nothing was sent" not in str(caught.value) and "1 PUT attempt(s) sent" in caught.value.message
         assert touched
         assert env.sb.requests("content_complete") == []  # never marked ready with bytes that changed
-        assert all(c.status != "ready" for c in env.sb.contents.values())
+        assert [c.status for c in env.sb.contents.values()] == ["deleted"]  # the unfinished asset is gone
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+async def test_upload_failing_midway_says_what_was_sent_and_removes_the_unfinished_asset(
+    tmp_path: Path, version: str
+) -> None:
+    """Issue 12.8: a session was opened and bytes were PUT, so the error says so (never "nothing was sent");
+    v2 deletes the unfinished asset, v1 (no delete route) names it."""
+    async with uploader_env(tmp_path, api_version=version) as env:
+        path = padded_mp4(env.media / "clip.mp4", 3 * MiB)
+        env.sb.inject("reset_put", route="storage_put", times=3, after_bytes=MiB + 5)
+        with pytest.raises(UploadIncompleteError) as caught:
+            await env.uploader.upload_file(path)
+        err = caught.value
+        [content_id] = env.sb.contents
+        assert err.code == "UPLOAD_FAILED" and "nothing was sent" not in str(err)
+        assert "opened 1 upload session(s) and 3 PUT attempt(s) sent" in err.message
+        stored = sum(e.body_size or 0 for e in env.sb.requests("storage_put"))
+        assert err.details["bytes_sent"] >= stored >= 3 * MiB  # what left this machine; storage kept part of it
+        assert env.sb.requests("content_complete" if version == "v2" else "v1_content_complete") == []
+        if version == "v2":
+            assert env.sb.contents[content_id].status == "deleted"
+            assert err.details == {
+                "deleted_content_ids": [content_id],
+                "unfinished_content_ids": [],
+                **{"bytes_sent": err.details["bytes_sent"]},
+            }
+            assert f"{content_id} were deleted" in err.message
+        else:
+            assert env.sb.contents[content_id].status != "ready"
+            assert err.details["unfinished_content_ids"] == [content_id]
+            assert f"{content_id} remain on PostQued (this API version cannot delete them)" in err.message
+
+
+async def test_failed_cleanup_names_the_asset_left_behind(tmp_path: Path) -> None:
+    async with uploader_env(tmp_path) as env:
+        path = padded_mp4(env.media / "clip.mp4", 1 * MiB)
+        env.sb.inject("status", route="storage_put", status=403, times=1)
+        env.sb.inject("status", route="content_delete", status=500, times=10)
+        with pytest.raises(UploadIncompleteError) as caught:
+            await env.uploader.upload_file(path)
+        [content_id] = env.sb.contents
+        assert caught.value.code == "UPLOAD_REFUSED" and caught.value.status == 403
+        assert env.sb.requests("content_delete")
+        assert caught.value.details["unfinished_content_ids"] == [content_id]
+        assert f"{content_id} remain on PostQued;" in caught.value.message
+
+
+async def test_upload_failing_midway_through_mcp_says_what_happened(
+    client: Client, sandbox: Sandbox, media_dir: Path
+) -> None:
+    sandbox.inject("status", route="storage_put", status=500, times=3)
+    text = await call_error(client, "upload_media", path=str(media_dir / "video.mp4"))
+    [content_id] = sandbox.contents
+    assert text.startswith("UPLOAD_FAILED") and "nothing was sent" not in text
+    assert f"The unfinished asset(s) {content_id} were deleted" in text
+    assert sandbox.contents[content_id].status == "deleted"
 
 
 # --- progress through a real MCP client ----------------------------------------------------------

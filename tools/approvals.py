@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from postqued import extras
 from postqued.errors import LocalError
 from postqued.extras import ApprovalDraft, ApprovalPost, Guard
-from postqued.models import Platform
+from postqued.models import Platform, utc_iso
 from tools.accounts import WorkspaceArg
 from tools.common import ID_PATTERN, Toolset, state
 from tools.confirm import ConfirmArg, Outcome, Question, ask, require
@@ -369,7 +369,7 @@ async def _ask_schedule(
     ctx: Context[Any, Any], post_id: str, expected_revision_id: str, dispatch_at: datetime
 ) -> Question:
     future = dispatch_at.utcoffset() is not None and dispatch_at > state(ctx).clock.now()
-    when = dispatch_at.isoformat()
+    when = utc_iso(dispatch_at) if dispatch_at.utcoffset() is not None else dispatch_at.isoformat()
     question = f"Schedule approved post {post_id} (revision {expected_revision_id}) to go public at {when}?"
     return ask(ctx, question, valid=future)
 
@@ -401,7 +401,7 @@ async def schedule_approved_post(
             next_step="Pass e.g. 2026-12-01T09:00:00Z, or use publish_approved_post for now.",
         )
     how = require(approval, confirm, action="schedule the post")
-    when = dispatch_at.isoformat().replace("+00:00", "Z")
+    when = utc_iso(dispatch_at)
     return await guarded(
         ctx, "post_schedule", "schedule", post_id, expected_revision_id, expected_version, workspace_id,
         fields={"dispatchAt": when}, confirmation=how,

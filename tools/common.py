@@ -15,7 +15,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, ValidationError, WithJsonSchema
 
-from postqued.client import PostQuedClient, supports
+from postqued.api.operations import supports
+from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import LocalError, PostQuedError
 from postqued.journal import Journal

@@ -64,12 +64,6 @@ def ask(ctx: Context[Any, Any], question: str, *, valid: bool = True) -> Questio
     return Elicit(question, Confirm)
 
 
-def quote(text: str, limit: int = 500) -> str:
-    """User text inside a question: shown whole up to ``limit`` characters, clearly delimited."""
-    text = text if len(text) <= limit else text[:limit] + "…"
-    return "«" + text + "»"
-
-
 def require(outcome: Outcome, confirm: bool, *, action: str) -> str:
     """How the action was approved; a CONFIRMATION_* error when it was not."""
     if isinstance(outcome, AcceptedElicitation):

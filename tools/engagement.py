@@ -14,9 +14,10 @@ from pydantic import BaseModel, Field
 
 from postqued import extras
 from postqued.extras import Comment, EngagementItem
+from postqued.text import shown
 from tools.accounts import WorkspaceArg
 from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, quote, require
+from tools.confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("engagement")
 
@@ -69,7 +70,7 @@ def _done(
 
 
 async def _ask_reply(ctx: Context[Any, Any], target_id: str, comment_id: str, text: str) -> Question:
-    return ask(ctx, f"Post this public reply to comment {comment_id} (post {target_id})?\n{quote(text)}")
+    return ask(ctx, f"Post this public reply to comment {comment_id} (post {target_id})?\n{shown(text)}")
 
 
 @TOOLS.tool("write", "Reply to a comment", routes=("engagement_reply",))
@@ -92,7 +93,7 @@ async def reply_to_comment(
 
 
 async def _ask_comment(ctx: Context[Any, Any], target_id: str, text: str) -> Question:
-    return ask(ctx, f"Post this public comment on post {target_id}?\n{quote(text)}")
+    return ask(ctx, f"Post this public comment on post {target_id}?\n{shown(text)}")
 
 
 @TOOLS.tool("write", "Comment on a post", routes=("engagement_comment",))

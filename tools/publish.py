@@ -14,6 +14,7 @@ from postqued.errors import BadRequestError, LocalError, PostQuedError
 from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
 from postqued.publishing import Plan
+from postqued.text import shown
 from tools.accounts import WorkspaceArg
 from tools.common import Toolset, UuidId, state, tool_errors
 from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
@@ -246,11 +247,11 @@ def approval_message(plan: Plan) -> str:
         when = t["dispatch_at"].isoformat() if t["dispatch_at"] else "now"
         how = "direct post" if t["intent"] == "publish" else "draft to the inbox"
         lines.append(
-            f"{n}. {t['platform']} {t['account_username'] or t['account_id']}: {how}, "
+            f"{n}. {t['platform']} {shown(t['account_username'] or t['account_id'], 100)}: {how}, "
             f"privacy {t['privacy_level'] or 'default'}, at {when}"
         )
-        lines.append(f"   caption: {t['caption']!r}")
-        lines.append(f"   media: {', '.join(t['media']) or 'none'}")
+        lines.append(f"   caption: {shown(t['caption'], None)}")
+        lines.append(f"   media: {', '.join(shown(m, 200) for m in t['media']) or 'none'}")
     return "\n".join(lines)
 
 

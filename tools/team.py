@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from postqued import extras
 from postqued.errors import LocalError
 from postqued.extras import ApprovalPost, Invitation, Member, MembershipType, Role
+from postqued.text import shown
 from tools.accounts import WorkspaceArg
 from tools.approvals import (
     ActionResult,
@@ -93,7 +94,7 @@ async def list_collaborators(ctx: Context[Any, Any], workspace_id: WorkspaceArg 
 
 
 async def _ask_invite(ctx: Context[Any, Any], email: str, role: str, membership_type: str) -> Question:
-    return ask(ctx, f"Email a workspace invitation to {email} as {role} ({membership_type})?")
+    return ask(ctx, f"Email a workspace invitation to {shown(email)} as {role} ({membership_type})?")
 
 
 @TOOLS.tool("write", "Invite a collaborator", routes=("invitation_create",))
@@ -199,7 +200,7 @@ async def list_post_reviewers(
 
 
 async def _ask_reviewer(ctx: Context[Any, Any], post_id: str, email: str) -> Question:
-    return ask(ctx, f"Email {email} an invitation to review post {post_id}?")
+    return ask(ctx, f"Email {shown(email)} an invitation to review post {post_id}?")
 
 
 @TOOLS.tool("write", "Invite a post reviewer", routes=("reviewer_invite",))

@@ -40,6 +40,7 @@ ROUTE_BUCKETS: dict[str, str | None] = {
     "v1_publish": "publish",
     "v1_publish_get": "read",
     **EXTRA_BUCKETS,  # analytics, engagement, approvals, team, providers, admin
+    "engagement_delete": None,  # a POST, not an HTTP DELETE: see the bucket rule in postqued/api/operations.py
 }
 
 

@@ -1,0 +1,1 @@
+"""PostQued's HTTP API as data: the operations table (``operations.py``) and the answer-shape checks."""
