@@ -28,17 +28,20 @@ from postqued.errors import (
     WorkflowStateError,
 )
 from postqued.extras import ApprovalDraft, ApprovalTarget, Guard
-from postqued.sandbox import SANDBOX_API_KEY, Sandbox
-from postqued.sandbox.app import ROUTES as SANDBOX_ROUTES
-from postqued.sandbox.app import SandboxApp
-from postqued.sandbox.extras import EXTRA_ROUTES, ExtrasHandlers, connect_account, state_of
-from postqued.sandbox.state import stable_id
+from postqued.sandbox import SANDBOX_API_KEY, Sandbox, handlers
+from postqued.sandbox.common import stable_id
+from postqued.sandbox.handlers import admin, all_handlers, analytics, approvals, engagement, providers, team
+from postqued.sandbox.router import BY_NAME, ROUTE_NAMES
 from postqued.settings import Settings
 from tests.test_openapi_requests import Report, check_request, document  # noqa: F401 (fixture)
 
 BASE = "http://sandbox.test"
 AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
 SEEDED_POST = stable_id("approval/spring-teaser")
+# The routes beyond publishing, which PostQued documents by path only (api-facts 3.2).
+EXTRA_ROUTES = [
+    BY_NAME[name] for module in (admin, providers, analytics, engagement, approvals, team) for name in module.HANDLERS
+]
 
 
 @pytest.fixture
@@ -102,20 +105,20 @@ async def client_env(tmp_path: Path, before: Callable[[httpx.Request], None] | N
 
 
 def test_every_extra_route_is_served_by_name_and_handler() -> None:
-    names = [name for name, *_ in EXTRA_ROUTES]
+    names = [spec.name for spec in EXTRA_ROUTES]
     assert len(names) == len(set(names)) == 46
-    for name, method, template, _bucket in EXTRA_ROUTES:
-        client_route = endpoints("v2")[name]
-        assert (client_route.method, client_route.path) == (method, template), name
-        assert inspect.iscoroutinefunction(getattr(ExtrasHandlers, f"_h_{name}")), name
-    served = {r.name for r in SANDBOX_ROUTES}
-    assert set(names) <= served
+    for spec in EXTRA_ROUTES:
+        endpoint = endpoints("v2")[spec.name]
+        assert (endpoint.method, endpoint.path, endpoint.bucket) == (spec.method, spec.path, spec.bucket), spec.name
+    served = all_handlers()
+    assert served.keys() == ROUTE_NAMES
+    assert all(inspect.iscoroutinefunction(handler) for handler in served.values())
 
 
-def test_the_mixin_shadows_nothing_of_the_app() -> None:
-    own = {n for n in vars(SandboxApp) if callable(getattr(SandboxApp, n)) and not n.startswith("__")}
-    mixed = {n for n in vars(ExtrasHandlers) if not n.startswith("__")}
-    assert own & mixed == {"_workspace"}  # the app provides it; the mixin only declares it
+def test_a_route_registered_by_two_handler_modules_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(team.HANDLERS, "post_get", approvals.HANDLERS["post_get"])
+    with pytest.raises(RuntimeError, match=r"handlers.team registers \['post_get'\] again"):
+        handlers.all_handlers()
 
 
 async def test_scope_and_auth_apply(api: httpx.AsyncClient, sb: Sandbox) -> None:
@@ -210,7 +213,7 @@ async def test_a_reply_whose_answer_is_lost_is_unknown_and_not_resent(tmp_path: 
             await extras.engage(env.client, "engagement_reply", fields, None)
         assert caught.value.code == "OUTCOME_UNKNOWN" and "Read the current state first" in caught.value.next_step
         assert env.count("engagement_reply") == 1  # never sent twice
-        stored = state_of(env.sb.world).comments[target]
+        stored = env.sb.world.comments[target]
         assert [c.text for c in stored].count("Thanks!") == 1  # it did happen: the agent must read, not resend
 
 
@@ -349,9 +352,9 @@ def test_engagement_and_metrics_parse_from_other_shapes() -> None:
 async def test_documented_requests_match_the_document(document: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
     async with client_env(tmp_path) as env:
         client, sb = env.client, env.sb
-        reddit = connect_account(sb, "reddit", "r_user")
-        linkedin = connect_account(sb, "linkedin", "li_user")
-        pinterest = connect_account(sb, "pinterest", "pin_user")
+        reddit = sb.connect_account("reddit", "r_user")
+        linkedin = sb.connect_account("linkedin", "li_user")
+        pinterest = sb.connect_account("pinterest", "pin_user")
         await extras.create_workspace(client, sb.organization_id, "Docs")
         ws_id = sb.workspace_id
         await extras.get_billing(client, ws_id)
@@ -375,8 +378,8 @@ async def test_documented_requests_match_the_document(document: dict[str, Any], 
 
 def test_every_undocumented_extra_route_is_listed_in_the_notes() -> None:
     notes = (Path(__file__).resolve().parents[1] / "references" / "parity-notes.md").read_text(encoding="utf-8")
-    for name, method, template, _bucket in EXTRA_ROUTES:
-        assert f"`{method} {template}`" in notes, name
+    for spec in EXTRA_ROUTES:
+        assert f"`{spec.method} {spec.path}`" in notes, spec.name
 
 
 @pytest.mark.parametrize("when", [timedelta(days=1)])
