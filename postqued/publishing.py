@@ -305,10 +305,21 @@ class Publisher:
             if status.terminal:
                 return status, False, None
             remaining = budget - elapsed
+            until = scheduled_until(status)
+            if until is not None and until >= self.clock.now() + timedelta(seconds=remaining):
+                return status, True, until  # nothing can change within the budget: say when to look again
             if remaining < 0.05:  # too little left to wait for: answer now rather than re-poll at once
                 return status, True, self.clock.now() + timedelta(seconds=delay)
             await self.clock.sleep(min(delay, remaining))
             delay = min(delay * 1.6, 10.0)
+
+
+def scheduled_until(status: PublishStatus) -> datetime | None:
+    """When the next target goes out, if every unfinished target waits for its ``dispatch_at``; else None."""
+    waiting = [t for t in status.targets if not t.terminal]
+    if not waiting or any(t.status != "scheduled" or t.dispatch_at is None for t in waiting):
+        return None
+    return min(t.dispatch_at for t in waiting if t.dispatch_at is not None)
 
 
 LINK_SKEW = timedelta(minutes=10)  # clocks of this machine and PostQued's may disagree this much

@@ -23,9 +23,9 @@ from mcp import Client
 
 from bench.toolslist import listed
 from postqued.settings import TOOLSETS, Settings
-from server import build_server
+from postqued_mcp.app import build_server
+from postqued_mcp.tools.schemas import SchemaError, compact_schema, input_schema, portability_problems
 from tests.nodetools import REPO, node_tool, node_tool_env
-from tools.schemas import SchemaError, compact_schema, input_schema, portability_problems
 
 ALL = frozenset(TOOLSETS)
 DEFAULT = frozenset({"publishing"})

@@ -748,9 +748,9 @@ def test_start_up_imports_no_media_or_sandbox_code() -> None:
     import sys
 
     code = (
-        "import sys, server\n"
+        "import sys\nfrom postqued_mcp.app import build_server\n"
         "from postqued.settings import Settings\n"
-        "server.build_server(Settings.build(state_dir='unused', media_dirs=()))\n"
+        "build_server(Settings.build(state_dir='unused', media_dirs=()))\n"
         "bad = [m for m in ('postqued.media', 'postqued.sandbox', 'postqued.doctor') if m in sys.modules]\n"
         "print(bad)\n"
     )

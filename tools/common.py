@@ -23,7 +23,8 @@ from postqued.journal import Journal
 from postqued.publishing import Publisher
 from postqued.settings import Settings
 from postqued.uploads import Uploader
-from tools.schemas import advertise
+
+from .schemas import advertise
 
 log = logging.getLogger("postqued.tools")
 

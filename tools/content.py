@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from postqued.errors import LocalError, redact
 from postqued.models import ContentAsset, MimeType, UploadComplete
 from postqued.uploads import ProgressThrottle
-from tools.accounts import WorkspaceArg
-from tools.common import Toolset, UuidId, state
+
+from .accounts import WorkspaceArg
+from .common import Toolset, UuidId, state
 
 TOOLS = Toolset("content")
 

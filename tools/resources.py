@@ -20,7 +20,8 @@ from mcp_types import INVALID_PARAMS
 from pydantic import TypeAdapter, ValidationError
 
 from postqued.errors import PostQuedError
-from tools.common import ServerState, UuidId, state
+
+from .common import ServerState, UuidId, state
 
 if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
