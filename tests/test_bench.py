@@ -29,6 +29,8 @@ FIGURES = [
     "Longest event-loop stall",
     "Rate limits: 25 publishes + 40 status reads",
     "Journal: live publish latency",
+    "Probe: fragmented MP4, 400 fragments, no mfra index",
+    "Probe: fragmented MP4, 400 fragments, with mfra index",
 ]
 
 

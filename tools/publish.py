@@ -249,9 +249,9 @@ async def ask_approval(
     st = state(ctx)
     if dry_run:
         return NoQuestion(reason="not_needed")
-    if isinstance(plan, Rejected) or not st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+    if isinstance(plan, Rejected) or not await st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
         return NoQuestion(reason="invalid_request")  # the body refuses it; nobody is asked about it
-    if not plan.needs_confirmation(st.settings.confirm) or st.publisher.already_sent(plan):
+    if not plan.needs_confirmation(st.settings.confirm) or await st.publisher.already_sent(plan):
         return NoQuestion(reason="not_needed")
     return ask(ctx, approval_message(plan))
 
@@ -329,7 +329,7 @@ def status_next_step(status: PublishStatus, now: datetime, *, poll_after: dateti
     return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
 
 
-async def _usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
+async def account_usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
     """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
     try:
         accounts = await state(ctx).client.list_accounts(workspace_id=workspace_id)
@@ -397,7 +397,7 @@ async def publish_content(
             next_step="Show the user this plan. If they approve, call publish_content again with the same "
             "arguments and dry_run=false.",
         )
-    st.publisher.require_fresh_plan(plan)
+    await st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")
     outcome = await st.publisher.publish(plan, idempotency_key)
     s = outcome.status
@@ -434,7 +434,7 @@ async def get_publish_status(
     next_step says."""
     st = state(ctx)
     status = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return PublishStatusResult(
         **view.model_dump(), next_step=status_next_step(status, st.clock.now()), sandbox=st.sandbox
     )
@@ -458,7 +458,7 @@ async def wait_for_publish(
     status, timed_out, poll_after = await st.publisher.wait(
         publish_id, budget=timeout_seconds, workspace_id=workspace_id, on_poll=on_poll
     )
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return WaitResult(
         **view.model_dump(),
         timed_out=timed_out,
@@ -479,7 +479,7 @@ async def list_publish_requests(
     and time; both dates or neither. Next: get_publish_status, or a cancel on the user's word."""
     st = state(ctx)
     items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
-    usernames = await _usernames(ctx, workspace_id) if items else {}
+    usernames = await account_usernames(ctx, workspace_id) if items else {}
     return PublishListResult(
         requests=[PublishView.of(s, usernames) for s in items],
         next_step="Tell the user which post is which (caption, account, time). Cancel or move one only on their "
@@ -573,5 +573,5 @@ async def list_publish_journal(
 ) -> JournalResult:
     """Before posting again after an error: what this machine sent, newest first. Next: for unknown (answer
     lost) get_publish_status, or repeat the same publish_content call."""
-    entries = state(ctx).journal().list_entries(limit=limit, status=status)
+    entries = await state(ctx).journal().list_entries(limit=limit, status=status)
     return JournalResult(entries=[JournalEntryView.of(e) for e in entries])
