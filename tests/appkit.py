@@ -13,7 +13,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from postqued.clock import ManualClock
 from postqued.sandbox import LedgerEntry, Sandbox
 from postqued.settings import Settings
-from server import build_server
+from postqued_mcp.app import build_server
 
 # A caption built to fool a page or a reader: markup, an event handler, a fake instruction on its own line,
 # a right-to-left override that would show "exe.txt" as "txt.exe", and a zero-width space.

@@ -23,9 +23,10 @@ from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued.text import shown
+from postqued_mcp.tools.apps import RESOURCE_URI, card_html
 from tests.appkit import HOSTILE, apps_client, dry_run, error, live_attempts, ok, target
 from tests.conftest import make_client
-from tools.apps import RESOURCE_URI, card_html
+from tests.journalkit import BACKENDS, journal_factory
 
 APP_TOOLS = {"preview_publish_plan", "approve_publish_plan", "decline_publish_plan"}
 
@@ -248,3 +249,20 @@ async def test_decline_withdraws_the_dry_run_so_nothing_can_publish_it(
     assert declined["withdrawn"] is True and declined_again["withdrawn"] is False
     assert "DRY_RUN_REQUIRED" in by_card and "DRY_RUN_REQUIRED" in by_model
     assert not live_attempts(sandbox) and not sandbox.publish_requests
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_withdrawing_a_plan_ends_its_freshness_for_its_identity_only(
+    backend: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    async with journal_factory(backend, clock, tmp_path) as reopen:
+        journal = await reopen()
+        other = journal.for_identity("someone-else")
+        for j in (journal, other):
+            await j.record_plan(digest, "ws", {"targets": []})
+        assert await journal.withdraw_plan(digest) == 1
+        assert not await journal.plan_is_fresh(digest) and await other.plan_is_fresh(digest)
+        assert await journal.withdraw_plan(digest) == 0
+        await journal.record_plan(digest, "ws", {"targets": []})  # a new dry run makes it fresh again
+        assert await journal.plan_is_fresh(digest)

@@ -26,8 +26,8 @@ from mcp import Client
 from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
+from postqued_mcp.tools.apps import card_html
 from tests.appkit import HOSTILE, apps_client, dry_run, error, live_attempts, target
-from tools.apps import card_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -8,7 +8,8 @@ from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
 from postqued.models import Platform
-from tools.common import Toolset, UuidId, state
+
+from .common import Toolset, UuidId, state
 
 TOOLS = Toolset("accounts")
 

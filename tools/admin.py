@@ -9,9 +9,10 @@ from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field
 
 from postqued import extras
-from tools.accounts import WorkspaceArg, WorkspaceView
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg, WorkspaceView
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("admin")
 

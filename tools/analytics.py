@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 
 from postqued import extras
 from postqued.extras import AnalyticsRange, PostMetrics
-from tools.accounts import WorkspaceArg
-from tools.admin import AccountIdArg
-from tools.common import Toolset, state
+
+from .accounts import WorkspaceArg
+from .admin import AccountIdArg
+from .common import Toolset, state
 
 TOOLS = Toolset("analytics")
 

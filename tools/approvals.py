@@ -19,9 +19,10 @@ from postqued import extras
 from postqued.errors import LocalError
 from postqued.extras import ApprovalDraft, ApprovalPost, Guard
 from postqued.models import Platform, utc_iso
-from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("approvals")
 

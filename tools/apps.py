@@ -48,10 +48,11 @@ from postqued.publishing import Plan
 from postqued.rules import PLATFORM_RULES, media_kind, utf16_len
 from postqued.settings import Settings
 from postqued.thumbnail import thumbnail
-from tools.accounts import WorkspaceArg
-from tools.common import ANNOTATIONS, UuidId, state, tool_errors
-from tools.confirm import Outcome, Question, require
-from tools.publish import (
+
+from .accounts import WorkspaceArg
+from .common import ANNOTATIONS, UuidId, state, tool_errors
+from .confirm import Outcome, Question, require
+from .publish import (
     Issue,
     PublishResult,
     Rejected,
@@ -272,13 +273,13 @@ def _require_apps(ctx: Context[Any, Any]) -> None:
         )
 
 
-def _stale(plan: Plan | Rejected, plan_id: str, ctx: Context[Any, Any]) -> Issue | None:
+async def _stale(plan: Plan | Rejected, plan_id: str, ctx: Context[Any, Any]) -> Issue | None:
     """Why ``plan`` may not be published as the card's plan, or None."""
     if isinstance(plan, Rejected):
         return None
     if plan.digest != plan_id:
         return Issue(path="", code="PLAN_CHANGED", message="These arguments are not the previewed plan.")
-    if not state(ctx).journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+    if not await state(ctx).journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
         return Issue(path="", code="DRY_RUN_REQUIRED", message="The dry run is older than 30 minutes or withdrawn.")
     return None
 
@@ -286,7 +287,7 @@ def _stale(plan: Plan | Rejected, plan_id: str, ctx: Context[Any, Any]) -> Issue
 async def _ask_card(
     ctx: Context[Any, Any], plan_id: str, plan: Annotated[Plan | Rejected, Resolve(prepare_plan)]
 ) -> Question:
-    if _stale(plan, plan_id, ctx) is not None:
+    if await _stale(plan, plan_id, ctx) is not None:
         plan = Rejected(issues=[], error="stale")  # the body refuses it; nobody is asked about it
     return await ask_approval(ctx, False, plan)
 
@@ -307,7 +308,7 @@ async def preview_publish_plan(
         return PlanPreview(
             plan_id=plan_id, approvable=False, asks_again=False, targets=[], media=[], issues=issues, sandbox=st.sandbox
         )
-    stale = _stale(plan, plan_id, ctx)
+    stale = await _stale(plan, plan_id, ctx)
     issues = [CardIssue(**stale.model_dump(), severity="error")] if stale else []
     caps = ctx.client_capabilities
     asks = plan.needs_confirmation(st.settings.confirm) and caps is not None and caps.elicitation is not None
@@ -340,7 +341,7 @@ async def approve_publish_plan(
     st = state(ctx)
     if isinstance(plan, Rejected):
         raise LocalError(plan.error, code="PUBLISH_REQUEST_INVALID", next_step="Fix the request and dry-run it again.")
-    stale = _stale(plan, plan_id, ctx)
+    stale = await _stale(plan, plan_id, ctx)
     if stale is not None:
         raise LocalError(
             f"{stale.message} Nothing was sent.",
@@ -355,7 +356,7 @@ async def approve_publish_plan(
 async def decline_publish_plan(ctx: Context[Any, Any], plan_id: PlanIdArg) -> DeclineResult:
     """For the preview card's "Cancel": withdraws the plan's dry run; nothing is sent, now or later."""
     _require_apps(ctx)
-    withdrawn = state(ctx).journal().withdraw_plan(plan_id) > 0
+    withdrawn = await state(ctx).journal().withdraw_plan(plan_id) > 0
     return DeclineResult(
         plan_id=plan_id,
         withdrawn=withdrawn,

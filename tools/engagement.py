@@ -15,9 +15,10 @@ from pydantic import BaseModel, Field
 from postqued import extras
 from postqued.extras import Comment, EngagementItem
 from postqued.text import shown
-from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("engagement")
 

@@ -17,8 +17,9 @@ from postqued import extras
 from postqued.errors import LocalError
 from postqued.extras import ApprovalPost, Invitation, Member, MembershipType, Role
 from postqued.text import shown
-from tools.accounts import WorkspaceArg
-from tools.approvals import (
+
+from .accounts import WorkspaceArg
+from .approvals import (
     ActionResult,
     CommentArg,
     PostIdArg,
@@ -32,8 +33,8 @@ from tools.approvals import (
     next_step,
     suggestion_fields,
 )
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("team")
 
