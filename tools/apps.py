@@ -61,6 +61,7 @@ from .publish import (
     live_result,
     prepare_plan,
 )
+from .schemas import advertise
 
 RESOURCE_URI = "ui://postqued/publish-card.html"
 CARD_TOOLS = ("publish_content", "get_publish_status", "wait_for_publish")  # results the card renders
@@ -402,7 +403,10 @@ def card_extension(settings: Settings) -> Apps | None:
 
 
 def link_cards(server: MCPServer[Any]) -> None:
-    """Point the card tools at the card, and keep app-only entries from clients without Apps."""
+    """Point the card tools at the card, advertise the app tools' schemas like every other tool's, and keep
+    app-only entries from clients without Apps."""
+    for fn, _, _ in _APP_TOOLS:
+        advertise(server, fn.__name__)
     for name in CARD_TOOLS:
         tool = server._tool_manager.get_tool(name)
         if tool is not None:
