@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
+from postqued.api.shape import Checked
 from postqued.models import Platform
 from tools.common import Toolset, UuidId, state
 
@@ -41,13 +42,13 @@ class AccountView(BaseModel):
     account_status: str | None = None
 
 
-class AccountsResult(BaseModel):
+class AccountsResult(Checked):
     accounts: list[AccountView]
     workspace_id: str | None
     sandbox: bool
 
 
-class CreatorInfoResult(BaseModel):
+class CreatorInfoResult(Checked):
     account_id: str
     creator_username: str | None = None
     creator_nickname: str | None = None
@@ -89,6 +90,7 @@ async def list_accounts(
         accounts=[AccountView.model_validate(a, from_attributes=True) for a in accounts],
         workspace_id=ws,
         sandbox=st.sandbox,
+        unverified=accounts.unverified,
     )
 
 

@@ -9,6 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field, ValidationError
 
+from postqued.api.shape import Checked
 from postqued.errors import BadRequestError, LocalError, PostQuedError
 from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
@@ -108,7 +109,7 @@ class TargetView(BaseModel):
         )
 
 
-class PublishStatusResult(BaseModel):
+class PublishStatusResult(Checked):
     publish_id: str
     status: str | None
     terminal: bool = Field(description="True when nothing will change any more.")
@@ -129,10 +130,11 @@ class PublishStatusResult(BaseModel):
             timed_out=timed_out,
             poll_after=poll_after,
             sandbox=sandbox,
+            unverified=s.unverified,
         )
 
 
-class PublishListResult(BaseModel):
+class PublishListResult(Checked):
     requests: list[PublishStatusResult]
 
 
@@ -390,7 +392,8 @@ async def list_publish_requests(
     """List publish requests (the calendar), optionally between two dates (both or neither)."""
     st = state(ctx)
     items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
-    return PublishListResult(requests=[PublishStatusResult.of(s, sandbox=st.sandbox) for s in items])
+    requests = [PublishStatusResult.of(s, sandbox=st.sandbox) for s in items]
+    return PublishListResult(requests=requests, unverified=items.unverified)
 
 
 @TOOLS.tool("destructive", "Cancel a publish request", routes=("publish_cancel",))

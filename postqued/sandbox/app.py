@@ -443,7 +443,8 @@ class SandboxApp(ExtrasHandlers):
     async def _h_v1_platform_accounts(self, ctx: Ctx) -> Reply:
         workspace = self._workspace(ctx)
         accounts = self.sb.world.accounts_in(workspace.id, ctx.query("platform"))
-        return json_reply({"accounts": [a.to_api() for a in accounts]})
+        # exactly as the original skill documents it: {"accounts": [{"id", "username"}]}, no platform
+        return json_reply({"accounts": [{"id": a.id, "username": a.username} for a in accounts]})
 
     # -- uploads ----------------------------------------------------------------------------------------
 
@@ -488,18 +489,10 @@ class SandboxApp(ExtrasHandlers):
             created_at=now,
         )
         url = self.sb.storage.presigned_url(ctx.base_url, key, content_type, expires)
-        return json_reply(
-            {
-                "contentId": content_id,
-                "upload": {
-                    "url": url,
-                    "key": key,
-                    "method": "PUT",
-                    "headers": {"Content-Type": content_type},
-                    "expiresAt": iso(datetime.fromtimestamp(expires, UTC)),
-                },
-            }
-        )
+        upload: dict[str, Any] = {"url": url, "method": "PUT", "headers": {"Content-Type": content_type}}
+        if ctx.spec.version == "v2":  # v1 answers exactly as the original skill documents it: no key, no expiry
+            upload.update(key=key, expiresAt=iso(datetime.fromtimestamp(expires, UTC)))
+        return json_reply({"contentId": content_id, "upload": upload})
 
     async def _h_storage_put(self, ctx: Ctx) -> Reply:
         request, entry = ctx.request, ctx.entry
