@@ -5,6 +5,10 @@ switched off), built in the same run, so the ratio is what the compaction saves.
 bytes / 4 (no tokenizer is installed; JSON schemas usually tokenize at 3-4 bytes per token). Two what-ifs
 are printed for the size goal: without ``outputSchema`` (results stay structured, clients just cannot
 validate them) and with shallow output schemas (top-level fields and types only).
+
+What a model reads of the list (hosts show it names, descriptions and input schemas, not output schemas or
+annotations) is measured in characters of compact JSON, against the cap of 12,000 that
+``tests/test_agent_guidance.py`` asserts for the default toolset.
 """
 
 from __future__ import annotations
@@ -18,10 +22,18 @@ from typing import Any
 from bench.common import Config, Row, ratio
 
 GOAL_BYTES = 16 * 1024
+MODEL_VISIBLE_CAP = 12_000  # characters of the default toolset's names, descriptions and input schemas
+MODEL_VISIBLE = ("name", "description", "inputSchema")
 
 
 def _compact(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def model_visible_chars(tools: list[dict[str, Any]]) -> int:
+    """Characters a model reads of ``tools/list``: each tool's name, description and input schema, compact."""
+    seen = [{key: t[key] for key in MODEL_VISIBLE if key in t} for t in tools]
+    return len(json.dumps(seen, separators=(",", ":"), ensure_ascii=False))
 
 
 def listed(toolsets: frozenset[str], *, compact: bool, state_dir: Path) -> list[dict[str, Any]]:
@@ -83,4 +95,16 @@ def run(config: Config) -> list[Row]:
                     ],
                 )
             )
+            if default:
+                seen, raw_seen = model_visible_chars(ours), model_visible_chars(raw)
+                rows.append(
+                    Row(
+                        figure="What a model reads of tools/list, default toolset",
+                        value=f"{seen:,} characters (names, descriptions, input schemas)",
+                        baseline=f"SDK schemas as generated: {raw_seen:,} characters",
+                        ratio=ratio(seen, raw_seen),
+                        goal=f"<= {MODEL_VISIBLE_CAP:,} characters",
+                        met=seen <= MODEL_VISIBLE_CAP,
+                    )
+                )
     return rows

@@ -27,6 +27,7 @@ FIGURES = [
     "Per-call overhead, streamable HTTP",
     "tools/list size, default toolset",
     "tools/list size, all toolsets",
+    "What a model reads of tools/list, default toolset",
     "over loopback, end to end",
     "over loopback, PUT only",
     "Upload peak RSS",

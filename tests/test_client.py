@@ -489,7 +489,7 @@ async def test_v2_refuses_the_v1_image_upload(local: Env) -> None:
 
 def test_route_tables_match_the_sandbox() -> None:
     """Every route the client knows is served by the sandbox under the same name (v1 names prefixed)."""
-    from postqued.sandbox.app import match_route
+    from postqued.sandbox.router import match_route
 
     v1_names = {"integrations": "v1_platform_accounts"}
     for version in ("v2", "v1"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from postqued.api.operations import OPERATIONS, endpoints, supports
-from postqued.sandbox.limits import ROUTE_BUCKETS
+from postqued.sandbox.router import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTE_LITERAL = re.compile(r"^/v[12](/[\w{}.:-]+)+/?$")
@@ -44,13 +44,13 @@ def test_the_buckets_follow_the_one_rule() -> None:
 )
 def test_the_five_disputed_buckets_are_settled_and_the_sandbox_agrees(name: str) -> None:
     assert OPERATIONS[name].bucket is None
-    assert ROUTE_BUCKETS[name] is None
+    assert BY_NAME[name].bucket is None
 
 
 def test_the_sandbox_meters_every_operation_as_the_table_says() -> None:
     for version in ("v2", "v1"):
         for name, endpoint in endpoints(version).items():
-            assert ROUTE_BUCKETS[_sandbox_name(version, name)] == endpoint.bucket, (version, name)
+            assert BY_NAME[_sandbox_name(version, name)].bucket == endpoint.bucket, (version, name)
 
 
 def test_every_row_is_complete() -> None:

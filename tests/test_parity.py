@@ -17,7 +17,6 @@ from mcp import Client
 
 from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
-from postqued.sandbox.extras import connect_account
 from postqued.settings import TOOLSETS as TOOLSET_NAMES
 from postqued.settings import Settings
 from tests.conftest import make_client
@@ -241,7 +240,7 @@ async def test_instagram_audio(full: Client, sandbox: Sandbox) -> None:
 
 
 async def test_reddit_helpers(full: Client, sandbox: Sandbox) -> None:
-    reddit = connect_account(sandbox, "reddit", "sandbox_redditor")
+    reddit = sandbox.connect_account("reddit", "sandbox_redditor")
     found = await call(full, "search_reddit_subreddits", account_id=reddit, query="short")
     assert [s["name"] for s in found["items"]] == ["shortfilms"] and found["items"][0]["details"]["subscribers"]
     assert len((await call(full, "search_reddit_subreddits", account_id=reddit, limit=2))["items"]) == 2
@@ -256,8 +255,8 @@ async def test_reddit_helpers(full: Client, sandbox: Sandbox) -> None:
 
 
 async def test_linkedin_and_pinterest_helpers(full: Client, sandbox: Sandbox) -> None:
-    linkedin = connect_account(sandbox, "linkedin", "sandbox_li")
-    pinterest = connect_account(sandbox, "pinterest", "sandbox_pins")
+    linkedin = sandbox.connect_account("linkedin", "sandbox_li")
+    pinterest = sandbox.connect_account("pinterest", "sandbox_pins")
     companies = await call(full, "search_linkedin_companies", account_id=linkedin, query="studio")
     assert [(c["id"], c["name"]) for c in companies["items"]] == [("urn:li:organization:1002", "Sandbox Studio")]
     boards = await call(full, "list_pinterest_boards", account_id=pinterest)
@@ -285,7 +284,7 @@ async def test_account_analytics_are_deterministic(full: Client, sandbox: Sandbo
     assert month["range"] == "month" and len(month["posts"]) == 5
     other = await call(full, "get_account_analytics", account_id=sandbox.instagram_id, range="week")
     assert other["posts"][0]["metrics"] != metrics  # derived from ids
-    pins = connect_account(sandbox, "pinterest", "sandbox_pins")
+    pins = sandbox.connect_account("pinterest", "sandbox_pins")
     error = await call_error(full, "get_account_analytics", account_id=pins)
     assert "UNSUPPORTED_PLATFORM (HTTP 400)" in error
 

@@ -18,8 +18,7 @@ from mcp import Client
 
 from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
-from postqued.sandbox.extras import state_of
-from postqued.sandbox.state import stable_id
+from postqued.sandbox.common import stable_id
 from postqued.settings import Settings
 from tests.conftest import make_client
 from tests.test_parity import all_settings, sent
@@ -310,7 +309,7 @@ async def test_an_elicited_invitation_and_a_declined_removal(
         assert invited["confirmation"] == "approved by the user"  # confirm=true did not skip the question
         assert person.asked == ['Email a workspace invitation to "pat@sandbox.invalid" as reviewer (external)?']
         person.action = "decline"
-        editor = state_of(sandbox.world).members[sandbox.workspace_id]
+        editor = sandbox.world.members[sandbox.workspace_id]
         user = next(uid for uid, m in editor.items() if m.role == "editor")
         error = await call_error(client, "remove_collaborator", user_id=user)
         assert "CONFIRMATION_DECLINED" in error and sent(sandbox, "member_remove") == 0
@@ -322,7 +321,7 @@ async def test_no_question_for_a_call_that_cannot_happen(
 ) -> None:
     person = Person()
     async with make_client(all_settings(settings), sandbox, clock, mode=mode, elicitation_callback=person) as client:
-        members = state_of(sandbox.world).members[sandbox.workspace_id]
+        members = sandbox.world.members[sandbox.workspace_id]
         editor = next(uid for uid, m in members.items() if m.role == "editor")
         assert "EMPTY_UPDATE" in await call_error(client, "update_collaborator", user_id=editor)
         state = await new_post(client, sandbox)

@@ -30,17 +30,20 @@ from postqued.errors import (
     RevisionConflictError,
     WorkflowStateError,
 )
-from postqued.sandbox import SANDBOX_API_KEY, Sandbox
-from postqued.sandbox.app import ROUTES as SANDBOX_ROUTES
-from postqued.sandbox.app import SandboxApp
-from postqued.sandbox.extras import EXTRA_ROUTES, ExtrasHandlers, connect_account, state_of
-from postqued.sandbox.state import stable_id
+from postqued.sandbox import SANDBOX_API_KEY, Sandbox, handlers
+from postqued.sandbox.common import stable_id
+from postqued.sandbox.handlers import all_handlers
+from postqued.sandbox.router import BY_NAME, ROUTE_NAMES
 from postqued.settings import Settings
 from tests.test_openapi_requests import Report, check_request, document  # noqa: F401 (fixture)
 
 BASE = "http://sandbox.test"
 AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
 SEEDED_POST = stable_id("approval/spring-teaser")
+# The routes beyond publishing, which PostQued documents by path only (api-facts 3.2).
+EXTRA_ROUTES = [
+    BY_NAME[name] for module in (admin, providers, analytics, engagement, approvals, team) for name in module.HANDLERS
+]
 
 
 @pytest.fixture
@@ -113,20 +116,20 @@ async def client_env(tmp_path: Path, before: Before | None = None, after: After 
 
 
 def test_every_extra_route_is_served_by_name_and_handler() -> None:
-    names = [name for name, *_ in EXTRA_ROUTES]
+    names = [spec.name for spec in EXTRA_ROUTES]
     assert len(names) == len(set(names)) == 46
-    for name, method, template, _bucket in EXTRA_ROUTES:
-        client_route = endpoints("v2")[name]
-        assert (client_route.method, client_route.path) == (method, template), name
-        assert inspect.iscoroutinefunction(getattr(ExtrasHandlers, f"_h_{name}")), name
-    served = {r.name for r in SANDBOX_ROUTES}
-    assert set(names) <= served
+    for spec in EXTRA_ROUTES:
+        endpoint = endpoints("v2")[spec.name]
+        assert (endpoint.method, endpoint.path, endpoint.bucket) == (spec.method, spec.path, spec.bucket), spec.name
+    served = all_handlers()
+    assert served.keys() == ROUTE_NAMES
+    assert all(inspect.iscoroutinefunction(handler) for handler in served.values())
 
 
-def test_the_mixin_shadows_nothing_of_the_app() -> None:
-    own = {n for n in vars(SandboxApp) if callable(getattr(SandboxApp, n)) and not n.startswith("__")}
-    mixed = {n for n in vars(ExtrasHandlers) if not n.startswith("__")}
-    assert own & mixed == {"_workspace"}  # the app provides it; the mixin only declares it
+def test_a_route_registered_by_two_handler_modules_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(handlers.team.HANDLERS, "post_get", handlers.approvals.HANDLERS["post_get"])
+    with pytest.raises(RuntimeError, match=r"handlers.team registers \['post_get'\] again"):
+        handlers.all_handlers()
 
 
 async def test_scope_and_auth_apply(api: httpx.AsyncClient, sb: Sandbox) -> None:
@@ -220,7 +223,7 @@ async def test_a_reply_whose_answer_is_lost_is_unknown_and_not_resent(tmp_path: 
             await engagement.reply(env.client, target, comment, "Thanks!", None)
         assert caught.value.code == "OUTCOME_UNKNOWN" and "Read the current state first" in caught.value.next_step
         assert env.count("engagement_reply") == 1  # never sent twice
-        stored = state_of(env.sb.world).comments[target]
+        stored = env.sb.world.comments[target]
         assert [c.text for c in stored].count("Thanks!") == 1  # it did happen: the agent must read, not resend
 
 
@@ -360,9 +363,9 @@ def test_one_name_per_field_no_guessing() -> None:
 async def test_documented_requests_match_the_document(document: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
     async with client_env(tmp_path) as env:
         client, sb = env.client, env.sb
-        reddit = connect_account(sb, "reddit", "r_user")
-        linkedin = connect_account(sb, "linkedin", "li_user")
-        pinterest = connect_account(sb, "pinterest", "pin_user")
+        reddit = sb.connect_account("reddit", "r_user")
+        linkedin = sb.connect_account("linkedin", "li_user")
+        pinterest = sb.connect_account("pinterest", "pin_user")
         await admin.create_workspace(client, sb.organization_id, "Docs")
         ws_id = sb.workspace_id
         await admin.get_billing(client, ws_id)
@@ -386,8 +389,8 @@ async def test_documented_requests_match_the_document(document: dict[str, Any], 
 
 def test_every_undocumented_extra_route_is_listed_in_the_notes() -> None:
     notes = (Path(__file__).resolve().parents[1] / "references" / "parity-notes.md").read_text(encoding="utf-8")
-    for name, method, template, _bucket in EXTRA_ROUTES:
-        assert f"`{method} {template}`" in notes, name
+    for spec in EXTRA_ROUTES:
+        assert f"`{spec.method} {spec.path}`" in notes, spec.name
 
 
 @pytest.mark.parametrize("when", [timedelta(days=1)])

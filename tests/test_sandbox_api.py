@@ -18,7 +18,7 @@ import pytest
 
 from postqued.clock import ManualClock
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox
-from postqued.sandbox.state import iso
+from postqued.sandbox.common import iso
 
 BASE = "http://sandbox.test"
 AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
@@ -567,7 +567,7 @@ async def test_dry_run_validates_without_state_or_key(
 
 def _video(sb: Sandbox, duration_ms: int = 12_000) -> str:
     """A ready video asset created directly in state (for validation tests that need many variants)."""
-    from postqued.sandbox.state import ContentAsset
+    from postqued.sandbox.records import ContentAsset
 
     asset = ContentAsset(
         id=f"00000000-0000-4000-8000-{len(sb.contents):012d}",

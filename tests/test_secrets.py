@@ -32,7 +32,6 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
-import postqued.sandbox.app as sandbox_app
 import postqued.sandbox.core as sandbox_core
 import tools.common
 from postqued.client import PostQuedClient
@@ -89,7 +88,6 @@ class Canary:
 def canary(monkeypatch: pytest.MonkeyPatch) -> Iterator[Canary]:
     """The sandbox accepts only CANARY_KEY and signs every URL with a canary signature."""
     found = Canary()
-    monkeypatch.setattr(sandbox_app, "SANDBOX_API_KEY", CANARY_KEY)
     monkeypatch.setattr(sandbox_core, "SANDBOX_API_KEY", CANARY_KEY)
     real_signature = Storage.signature
 

@@ -1,11 +1,15 @@
 """The Agent Skill (SKILL.md + references/) stays valid and true to the code.
 
-- The frontmatter passes the Agent Skills reference validator (``skills-ref``) on a copy named
-  ``postqued-api``, and carries the OpenClaw metadata.
+- The frontmatter passes the Agent Skills reference validator (``skills-ref``), and a copy of the whole
+  repository in a folder named after the project (``postqued-mcp``, what a fresh clone is) validates as it
+  is; the frontmatter carries the OpenClaw metadata.
+- SKILL.md stays within 12,000 characters and states the decision points an agent needs before its first
+  call (captions on drafts, drafts vs direct posts vs scheduling, missing accounts, confirmation without
+  elicitation, statuses); host set-up and curl live in references/.
 - ``references/tools.md`` equals what ``scripts/gen_tools_md.py`` renders from the live ``tools/list``.
 - Every tool name and every relative link (with its anchor) mentioned in SKILL.md and references/ exists;
   every client route, error code, rule code, platform and option is documented.
-- Every curl example in SKILL.md and references/API.md runs against the sandbox on loopback. Convention:
+- Every curl example in references/curl.md and references/API.md runs against the sandbox on loopback. Convention:
   fenced ``bash`` blocks are runnable examples and run in document order in one shell (later blocks use
   the variables of earlier ones); commands that must not run here (host set-up, exports) use ``shell``.
 """
@@ -37,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SKILL_MD = ROOT / "SKILL.md"
 REFERENCES = ROOT / "references"
 API_MD = REFERENCES / "API.md"
+CURL_MD = REFERENCES / "curl.md"
 PLATFORMS_MD = REFERENCES / "platforms.md"
 TOOLS_MD = REFERENCES / "tools.md"
 DOCS = [SKILL_MD, *sorted(REFERENCES.glob("*.md"))]
@@ -160,24 +165,28 @@ def _norm_route(text: str) -> str:
 # --- frontmatter -----------------------------------------------------------------------------------------
 
 
-def test_frontmatter_passes_the_agent_skills_validator(tmp_path: Path) -> None:
-    skills_ref = pytest.importorskip("skills_ref")
-    skill = tmp_path / "postqued-api"
-    skill.mkdir()
-    shutil.copy(SKILL_MD, skill / "SKILL.md")
-    shutil.copytree(REFERENCES, skill / "references")
-
-    assert skills_ref.validate(skill) == []
+def _assert_valid(skills_ref: ModuleType, folder: Path) -> None:
+    """The reference validator, as a library and as ``agentskills validate`` does it."""
+    assert skills_ref.validate(folder) == []
     cli = subprocess.run(
-        [sys.executable, "-c", "from skills_ref.cli import main; main()", "validate", str(skill)],
+        [sys.executable, "-c", "from skills_ref.cli import main; main()", "validate", str(folder)],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
 
+
+def test_frontmatter_passes_the_agent_skills_validator(tmp_path: Path) -> None:
+    skills_ref = pytest.importorskip("skills_ref")
+    skill = tmp_path / "postqued-mcp"
+    skill.mkdir()
+    shutil.copy(SKILL_MD, skill / "SKILL.md")
+    shutil.copytree(REFERENCES, skill / "references")
+
+    _assert_valid(skills_ref, skill)
     props = skills_ref.read_properties(skill)
-    assert props.name == "postqued-api"
+    assert props.name == "postqued-mcp"
     assert props.license == "MIT"
     assert props.compatibility and len(props.compatibility) <= 500
     description = props.description
@@ -194,9 +203,43 @@ def test_frontmatter_carries_openclaw_metadata_as_block_yaml() -> None:
     assert openclaw["primaryEnv"] == "POSTQUED_API_KEY"
 
 
+def test_a_fresh_clone_validates_as_it_is(tmp_path: Path) -> None:
+    """A clone lands in a folder named after the project; the skill's name must be that name."""
+    skills_ref = pytest.importorskip("skills_ref")
+    clone = tmp_path / "postqued-mcp"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(".git", ".venv", "*cache*", "__pycache__"))
+    _assert_valid(skills_ref, clone)
+
+
 def test_skill_md_stays_a_short_router() -> None:
-    lines = _text(SKILL_MD).splitlines()
-    assert len(lines) < 500, f"SKILL.md has {len(lines)} lines; move details into references/"
+    text = _text(SKILL_MD)
+    assert len(text) <= 12_000, f"SKILL.md has {len(text):,} characters; move details into references/"
+    assert "curl -" not in text and "claude_desktop_config" not in text, "curl and host set-up live in references/"
+
+
+def test_skill_md_states_the_decision_points() -> None:
+    prose = " ".join(_prose(_text(SKILL_MD)).split())
+    for needed in (
+        "Every target needs a `caption`, drafts too",  # point 1
+        "Scheduled for later: do not wait",  # point 2
+        "pass `confirm=true` in this same call",  # point 3
+        "(`confirm` is not part of the plan",
+        "`Error executing tool <name>: CODE (HTTP status): message Next step: ...`",  # point 4
+        "PostQued documents drafts for no other platform",  # point 5
+        'A scheduled post is `intent: "publish"`',
+        "tell the user to connect that account in the PostQued app; never post to another account",  # point 6
+        "read it only when an argument is refused",  # point 7
+        "`pending` (accepted, nothing started)",  # point 9
+        "`caption`, `account_username`",
+    ):
+        assert needed in prose, f"SKILL.md should say: {needed}"
+    assert "before calling a tool you have not used" not in prose  # 96 KB of tools.md is not a first read
+
+
+def test_readme_says_how_to_install_the_skill() -> None:
+    readme = _text(ROOT / "README.md")
+    assert "postqued-mcp" in readme and "references/setup.md#the-skill" in readme
+    assert "## The skill" in _text(REFERENCES / "setup.md")
 
 
 # --- the tool catalogue ----------------------------------------------------------------------------------
@@ -322,7 +365,7 @@ def test_platforms_md_covers_every_platform_and_option() -> None:
 
 def test_every_curl_example_is_a_runnable_bash_block() -> None:
     problems: list[str] = []
-    for doc in (SKILL_MD, API_MD):
+    for doc in (SKILL_MD, CURL_MD, API_MD):
         for lang, body in _fences(_text(doc)):
             for line in body.splitlines():
                 if not CURL.search(line):
@@ -334,7 +377,7 @@ def test_every_curl_example_is_a_runnable_bash_block() -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("doc", [SKILL_MD, API_MD], ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", [CURL_MD, API_MD], ids=lambda p: p.name)
 def test_curl_examples_run_against_the_sandbox(doc: Path, tmp_path: Path) -> None:
     if shutil.which("curl") is None or shutil.which("bash") is None:
         pytest.skip("curl and bash are needed to run the examples")

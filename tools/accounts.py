@@ -13,10 +13,8 @@ from tools.common import Toolset, UuidId, state
 
 TOOLS = Toolset("accounts")
 
-WorkspaceArg = Annotated[
-    UuidId | None,
-    Field(description="From list_workspaces; omit for the default."),
-]
+# No description: list_workspaces says when to pass one, and words here would be paid for on every tool.
+WorkspaceArg = UuidId | None
 
 
 class WorkspaceView(BaseModel):
@@ -45,7 +43,29 @@ class AccountView(BaseModel):
 class AccountsResult(Checked):
     accounts: list[AccountView]
     workspace_id: str | None
+    next_step: str
     sandbox: bool
+
+
+UNVERIFIED_NEXT_STEP = (
+    "PostQued's answer lacked fields this server reads (see unverified): the list may be incomplete. Ask the "
+    "user to run `postqued-mcp doctor --contract` and share the report; do not conclude an account is missing."
+)
+
+
+def accounts_next_step(accounts: list[AccountView], platform: str | None) -> str:
+    """Which account to use, or that the user must connect one: never another account in its place."""
+    if not accounts:
+        which = f"{platform} account" if platform else "social account"
+        return (
+            f"No {which} is connected in this workspace: tell the user to connect it in the PostQued app, then "
+            "call list_accounts again. Never post to another account or platform instead."
+        )
+    platforms = {a.platform for a in accounts}
+    if len(accounts) > len(platforms):
+        return "Several accounts of a platform: ask the user which one; use its id as account_id."
+    after = "get_creator_info(account_id), then " if "tiktok" in platforms else ""
+    return f"Use the id as account_id in the targets; next {after}publish_content with dry_run=true."
 
 
 class CreatorInfoResult(Checked):
@@ -61,8 +81,8 @@ class CreatorInfoResult(Checked):
 
 @TOOLS.tool("read", "List workspaces", routes=())
 async def list_workspaces(ctx: Context[Any, Any]) -> WorkspacesResult:
-    """List the workspaces this API key can use. Call first when a tool says the workspace is ambiguous;
-    then pass workspace_id to the other tools."""
+    """When a tool says the workspace is ambiguous: the workspaces this key can use. Ask the user which.
+    Next: pass its id as workspace_id to every tool."""
     st = state(ctx)
     workspaces = await st.client.list_workspaces(refresh=True)
     default = st.settings.workspace_id or (workspaces[0].id if len(workspaces) == 1 else None)
@@ -81,14 +101,18 @@ async def list_accounts(
     platform: Annotated[Platform | None, Field(description="Only accounts of this platform.")] = None,
     workspace_id: WorkspaceArg = None,
 ) -> AccountsResult:
-    """List connected social accounts (id, platform, username). Use the id as account_id in
-    publish_content targets; for TikTok call get_creator_info next."""
+    """Step 2 of a post: connected accounts (id, platform, username). If the platform has none, the user
+    must connect it in PostQued; never use another account. Next: get_creator_info (TikTok), then
+    publish_content."""
     st = state(ctx)
     ws = await st.client.resolve_workspace(workspace_id)
     accounts = await st.client.list_accounts(platform, workspace_id=ws)
+    views = [AccountView.model_validate(a, from_attributes=True) for a in accounts]
     return AccountsResult(
-        accounts=[AccountView.model_validate(a, from_attributes=True) for a in accounts],
+        accounts=views,
         workspace_id=ws,
+        # an answer of an unexpected shape may hide accounts: never tell the user none is connected then
+        next_step=UNVERIFIED_NEXT_STEP if accounts.unverified else accounts_next_step(views, platform),
         sandbox=st.sandbox,
         unverified=accounts.unverified,
     )
@@ -100,9 +124,9 @@ async def get_creator_info(
     account_id: Annotated[UuidId, Field(description="A TikTok account id from list_accounts.")],
     workspace_id: WorkspaceArg = None,
 ) -> CreatorInfoResult:
-    """Live TikTok limits for one account: allowed privacy levels, disabled comment/duet/stitch, max video
-    length. Required before a direct TikTok post: pick privacy_level only from privacy_level_options, and ask
-    the user which one (there is no default)."""
+    """Before every TikTok post: the account's allowed privacy levels, disabled comment/duet/stitch, max
+    video length. The user picks privacy_level from privacy_level_options (no default). Next:
+    publish_content with dry_run=true."""
     st = state(ctx)
     ws = await st.client.resolve_workspace(workspace_id)
     info = await st.publisher.creator_info(account_id, workspace_id=ws)

@@ -17,7 +17,7 @@ from tools.common import Toolset, UuidId, state
 
 TOOLS = Toolset("content")
 
-ContentIdArg = Annotated[UuidId, Field(description="A content id from upload_media or list_content.")]
+ContentIdArg = Annotated[UuidId, Field(description="From upload_media or list_content.")]
 
 
 class ContentView(Checked):
@@ -80,8 +80,7 @@ async def upload_media(
     path: Annotated[
         str,
         Field(
-            description="Path of a local file inside the allowed media folders (POSTQUED_MEDIA_DIRS): "
-            "mp4, mov, webm, jpeg, png, webp or gif.",
+            description="A local file in the allowed media folders: mp4, mov, webm, jpeg, png, webp or gif.",
             min_length=1,
             max_length=4096,
         ),
@@ -92,9 +91,8 @@ async def upload_media(
     force: Annotated[bool, Field(description="Upload again even if the same bytes were uploaded before.")] = False,
     workspace_id: WorkspaceArg = None,
 ) -> UploadResult:
-    """Upload a local video or image to PostQued: checks the path and type, reads width/height/duration,
-    streams the bytes with progress, and returns the ready content id for publish_content. The same bytes
-    uploaded again return the existing asset unless force is true."""
+    """First step of a post with a file on this machine: checks it, streams it with progress, returns the
+    ready content (the same bytes again: the same asset unless force). Next: list_accounts."""
     st = state(ctx)
     throttle = ProgressThrottle(ctx.report_progress, clock=st.clock)
     outcome = await st.uploader.upload_file(
@@ -119,8 +117,9 @@ async def start_content_upload(
     file_size: Annotated[int, Field(description="Exact size in bytes.", ge=1)],
     workspace_id: WorkspaceArg = None,
 ) -> UploadSessionResult:
-    """Raw step 1 of 2 for bytes this server cannot read itself. Prefer upload_media for local files. The
-    presigned URL is a credential and stays inside this server; see the note for how to move the bytes."""
+    """Rarely needed: use upload_media for a local file. Never returns the presigned URL, so it cannot move
+    bytes: for a file elsewhere, upload over the REST API (POST /v2/content/upload, then PUT). Next:
+    complete_content_upload."""
     st = state(ctx)
     session = await st.client.start_upload(filename, content_type, file_size, workspace_id=workspace_id)
     st.uploader.remember_session(session)
@@ -131,9 +130,10 @@ async def start_content_upload(
         headers=session.headers,
         upload_target=redact(session.url).replace("?***", ""),
         note=(
-            "This server never hands out presigned URLs. If the file is on this machine, use upload_media "
-            "instead. Otherwise upload it with PostQued's REST API (POST /v2/content/upload returns the URL "
-            "to your own HTTP client), then call complete_content_upload with content_id and key."
+            "This server never hands out presigned URLs, so nothing can be uploaded to this session. If the "
+            "file is on this machine, use upload_media. Otherwise start the upload with PostQued's REST API "
+            "(POST /v2/content/upload returns the URL to your own HTTP client), PUT the bytes, then call "
+            "complete_content_upload with the contentId and upload.key of that answer."
         ),
     )
 
@@ -151,7 +151,8 @@ async def complete_content_upload(
     duration_ms: Annotated[int | None, Field(ge=1)] = None,
     workspace_id: WorkspaceArg = None,
 ) -> ContentResult:
-    """Raw step 2 of 2: mark an uploaded file ready once its bytes are in storage. Returns the content."""
+    """After the bytes of a REST upload are in storage: mark the content ready. Next: publish_content with
+    content.id."""
     st = state(ctx)
     ws = await st.client.resolve_workspace(workspace_id)
     asset = await st.client.complete_upload(
@@ -179,7 +180,8 @@ async def list_content(
     media_type: Annotated[Literal["all", "image", "video"] | None, Field()] = None,
     workspace_id: WorkspaceArg = None,
 ) -> ContentListResult:
-    """List ready images and videos in the content library, newest first, page by page."""
+    """When the user wants to post media uploaded before: ready images and videos, newest first, paged.
+    Next: publish_content with a content id."""
     st = state(ctx)
     result = await st.client.list_content(
         page=page, per_page=per_page, search=search, media_type=media_type, workspace_id=workspace_id
@@ -200,7 +202,8 @@ async def list_content(
 async def get_content(
     ctx: Context[Any, Any], content_id: ContentIdArg, workspace_id: WorkspaceArg = None
 ) -> ContentResult:
-    """Get one content asset's metadata (type, size, dimensions, duration, status)."""
+    """To check an asset before posting it: type, size, dimensions, duration, status. Next:
+    publish_content."""
     st = state(ctx)
     return ContentResult(
         content=ContentView.of(await st.client.get_content(content_id, workspace_id=workspace_id)), sandbox=st.sandbox
@@ -215,7 +218,7 @@ async def update_content(
     alt_text: Annotated[str | None, Field(max_length=500, description="Alt text (accessibility).")] = None,
     workspace_id: WorkspaceArg = None,
 ) -> ContentResult:
-    """Rename a content asset or set its alt text (at least one of the two)."""
+    """When the user wants an asset renamed or its alt text set (one or both). Next: publish_content."""
     st = state(ctx)
     if filename is None and alt_text is None:
         raise LocalError("Nothing to update.", code="EMPTY_UPDATE", next_step="Pass filename and/or alt_text.")
@@ -227,7 +230,8 @@ async def update_content(
 async def delete_content(
     ctx: Context[Any, Any], content_id: ContentIdArg, workspace_id: WorkspaceArg = None
 ) -> DeleteResult:
-    """Delete a content asset from the library (soft delete; scheduled posts that use it may fail)."""
+    """Only when the user asked: delete an asset (soft delete; scheduled posts using it may fail). Next:
+    tell the user."""
     st = state(ctx)
     deleted = await st.client.delete_content(content_id, workspace_id=workspace_id)
     st.uploader.forget(content_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -21,7 +22,7 @@ from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, requir
 
 TOOLS = Toolset("publish")
 
-PublishIdArg = Annotated[UuidId, Field(description="The publish_id returned by publish_content.")]
+PublishIdArg = Annotated[UuidId, Field(description="From publish_content.")]
 TargetIdArg = Annotated[UuidId, Field(description="A target id from get_publish_status.")]
 
 
@@ -29,20 +30,20 @@ class TargetInput(BaseModel):
     platform: Platform
     account_id: UuidId = Field(description="Account id from list_accounts.")
     intent: Intent = Field(
-        description="draft: sent to the creator's inbox to finish in the app; publish: posted directly."
+        description="draft: to the TikTok creator's inbox, ends sent (other platforms: publish). "
+        "publish: posted, now or at dispatch_at."
     )
-    caption: str = Field(min_length=1, max_length=63206)
+    caption: str = Field(min_length=1, max_length=63206, description="Required on every target, drafts too.")
     dispatch_at: datetime | None = Field(
-        default=None, description="Offset-aware ISO 8601 time to schedule (e.g. 2026-12-01T09:00:00Z); null = now."
+        default=None, description="Offset-aware ISO 8601 time to schedule, e.g. 2026-12-01T09:00:00Z; null = now."
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description=(
-            "Per-platform options, snake_case. TikTok: privacy_level (required for intent=publish; one of the "
-            "creator's privacy_level_options), disable_comment, disable_duet, disable_stitch, "
-            "video_cover_timestamp_ms, auto_add_music, commercial_content, brand_content_toggle, "
-            "brand_organic_toggle, photo_cover_index. Reddit: subreddit (required). Pinterest: board_id. "
-            "Others: see references/platforms.md."
+            "Per platform, snake_case. TikTok: privacy_level (required to publish; from get_creator_info), "
+            "disable_comment, disable_duet, disable_stitch, video_cover_timestamp_ms, auto_add_music, "
+            "commercial_content, brand_content_toggle, brand_organic_toggle, photo_cover_index. Reddit: subreddit "
+            "(required). Pinterest: board_id. Others: references/platforms.md."
         ),
     )
 
@@ -85,65 +86,78 @@ class TargetView(BaseModel):
     id: str | None = None
     platform: str | None = None
     account_id: str | None = None
+    account_username: str | None = Field(default=None, description="null when unknown (account not listed).")
     intent: str | None = None
+    caption: str | None = Field(default=None, description="null when PostQued's answer does not carry it.")
     status: str | None = None
     terminal: bool
     dispatch_at: datetime | None = None
-    published_at: datetime | None = None
+    published_at: datetime | None = Field(default=None, description="Set once status is published (never for drafts).")
     provider_post_id: str | None = None
     error: Any = None
 
     @classmethod
-    def of(cls, t: TargetStatus) -> TargetView:
+    def of(cls, t: TargetStatus, usernames: dict[str, str]) -> TargetView:
         return cls(
             id=t.id,
             platform=t.platform,
             account_id=t.account_id,
+            account_username=usernames.get(t.account_id or ""),
             intent=t.intent,
+            caption=_extra(t, "caption"),
             status=t.status,
             terminal=t.terminal,
             dispatch_at=t.dispatch_at,
-            published_at=t.published_at,
+            published_at=t.published_at if t.status == "published" else None,  # a draft is sent, never published
             provider_post_id=t.provider_post_id,
             error=t.error,
         )
 
 
-class PublishStatusResult(Checked):
+class PublishView(Checked):
     publish_id: str
-    status: str | None
+    status: str | None = Field(description="pending, processing, completed, partial_failed, failed or canceled.")
     terminal: bool = Field(description="True when nothing will change any more.")
+    content_ids: list[str] | None = Field(description="The media posted; null when PostQued's answer lacks them.")
     targets: list[TargetView]
-    timed_out: bool = False
-    poll_after: datetime | None = Field(default=None, description="When to check again if not terminal.")
-    sandbox: bool
 
     @classmethod
-    def of(
-        cls, s: PublishStatus, *, sandbox: bool, timed_out: bool = False, poll_after: datetime | None = None
-    ) -> PublishStatusResult:
+    def of(cls, s: PublishStatus, usernames: dict[str, str]) -> PublishView:
+        media = _extra(s, "contentIds", "content_ids")
         return cls(
             publish_id=s.id,
             status=s.status,
             terminal=s.terminal,
-            targets=[TargetView.of(t) for t in s.targets],
-            timed_out=timed_out,
-            poll_after=poll_after,
-            sandbox=sandbox,
+            content_ids=[str(c) for c in media] if isinstance(media, list) else None,
+            targets=[TargetView.of(t, usernames) for t in s.targets],
             unverified=s.unverified,
         )
 
 
+class PublishStatusResult(PublishView):
+    next_step: str
+    sandbox: bool
+
+
+class WaitResult(PublishStatusResult):
+    timed_out: bool = Field(description="The wait ended before the request was terminal; not an error.")
+    poll_after: datetime | None = Field(default=None, description="When to check again if not terminal.")
+
+
 class PublishListResult(Checked):
-    requests: list[PublishStatusResult]
+    requests: list[PublishView]
+    next_step: str
+    sandbox: bool
 
 
 class ActionResult(BaseModel):
-    id: str
+    publish_id: str | None = None
+    target_id: str | None = None
     action: str
     ok: bool
     status: str | None = Field(default=None, description="The request's status afterwards, when it was read.")
     terminal: bool | None = None
+    next_step: str
 
 
 class JournalEntryView(BaseModel):
@@ -260,6 +274,77 @@ def _planned(plan: Plan) -> list[PlannedTarget]:
     return [PlannedTarget.model_validate(t) for t in plan.summary()]
 
 
+# --- what to do next: fits the intent and the time ------------------------------------------------
+
+FINAL = (
+    "Final: report each target on its own (published = live, sent = a draft in the creator's inbox, "
+    "failed with error, canceled)."
+)
+
+
+def _extra(model: BaseModel, *keys: str) -> Any:
+    """A field PostQued sends that the wire model keeps without declaring it (e.g. ``caption``)."""
+    extra = model.model_extra or {}
+    return next((extra[k] for k in keys if k in extra), None)
+
+
+def _times(targets: Sequence[PlannedTarget | TargetView], now: datetime) -> str | None:
+    """When the scheduled targets go out: ``T`` or ``between T1 and T2``; None when none is scheduled."""
+    later = sorted({t.dispatch_at for t in targets if t.dispatch_at is not None and t.dispatch_at > now})
+    if not later:
+        return None
+    return later[0].isoformat() if len(later) == 1 else f"between {later[0].isoformat()} and {later[-1].isoformat()}"
+
+
+def live_next_step(targets: Sequence[PlannedTarget], now: datetime) -> str:
+    """After a live publish: wait for what goes out now; for what is scheduled, say when to look again."""
+    current = [t for t in targets if t.dispatch_at is None or t.dispatch_at <= now]
+    steps: list[str] = []
+    if current and all(t.intent == "draft" for t in current):
+        steps.append(
+            "Call wait_for_publish(publish_id): a draft ends sent (in the creator's inbox, to finish in the app); "
+            "it never becomes published."
+        )
+    elif current:
+        steps.append(
+            "Call wait_for_publish(publish_id) until each target is terminal: published for a direct post, "
+            "sent for a draft."
+        )
+    when = _times(targets, now)
+    if when is not None:
+        which = "The scheduled targets go" if current else "Scheduled: it goes"
+        steps.append(
+            f"{which} out {'' if when.startswith('between') else 'at '}{when}: tell the user; do not wait for it "
+            "now, check with get_publish_status(publish_id) after that time."
+        )
+    steps.append("Never publish it again.")
+    return " ".join(steps)
+
+
+def status_next_step(view: PublishView, now: datetime, *, poll_after: datetime | None = None) -> str:
+    """After a status read or a wait."""
+    if view.terminal:
+        return FINAL
+    unfinished = [t for t in view.targets if not t.terminal]
+    if unfinished and all(t.status == "scheduled" for t in unfinished):
+        when = _times(unfinished, now) or "at its dispatch_at"
+        return (
+            f"Scheduled ({when}): nothing to wait for now; check with get_publish_status after that time. "
+            "To cancel, only on the user's word: cancel_publish_target(target id) or cancel_publish(publish_id)."
+        )
+    again = f"after {poll_after.isoformat()}" if poll_after is not None else "to follow it"
+    return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
+
+
+async def _usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
+    """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
+    try:
+        accounts = await state(ctx).client.list_accounts(workspace_id=workspace_id)
+    except PostQuedError:
+        return {}
+    return {a.id: a.username for a in accounts if a.username}
+
+
 # --- tools ---------------------------------------------------------------------------------------
 
 
@@ -278,14 +363,13 @@ async def publish_content(
     dry_run: Annotated[bool, Field(description="true (default): check and preview only. false: send it.")] = True,
     confirm: ConfirmArg = False,
     idempotency_key: Annotated[
-        str | None, Field(description="Optional; omit it and the server keeps one key per request.", max_length=200)
+        str | None, Field(description="Omit: the server keeps one per request.", max_length=200)
     ] = None,
     workspace_id: WorkspaceArg = None,
 ) -> PublishResult:
-    """Publish or schedule uploaded content. Always call with dry_run=true first and show the user the plan;
-    then call again with the same arguments and dry_run=false. Direct posts (intent=publish) ask the user to
-    approve (or need confirm=true after they approved). Repeating a call never posts twice. Next:
-    wait_for_publish with the returned publish_id."""
+    """Post or schedule uploaded media. First dry_run=true: checks, sends nothing, returns the plan to
+    show the user. After their yes: the same arguments with dry_run=false (and confirm=true if this host
+    cannot ask them; confirm is not part of the plan). Never posts twice. Next: what next_step says."""
     st = state(ctx)
     if isinstance(plan, Rejected):
         if dry_run:
@@ -344,9 +428,8 @@ async def publish_content(
         replayed=outcome.replayed,
         confirmation=confirmation,
         sandbox=st.sandbox,
-        next_step="Already sent earlier; nothing new was posted. Check it with get_publish_status."
-        if outcome.replayed
-        else "Call wait_for_publish with publish_id to follow it until it is live; never publish it again.",
+        next_step=("Already sent earlier; nothing new was posted. " if outcome.replayed else "")
+        + live_next_step(targets_out, st.clock.now()),
     )
 
 
@@ -354,11 +437,14 @@ async def publish_content(
 async def get_publish_status(
     ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
 ) -> PublishStatusResult:
-    """The request's status and each target's (queued, scheduled, processing, sent, published, failed,
-    canceled). terminal=true means it will not change any more."""
+    """To check once whether a post went out: each target's status, caption and account. Next: what
+    next_step says."""
     st = state(ctx)
     status = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
-    return PublishStatusResult.of(status, sandbox=st.sandbox)
+    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    return PublishStatusResult(
+        **view.model_dump(), next_step=status_next_step(view, st.clock.now()), sandbox=st.sandbox
+    )
 
 
 @TOOLS.tool("read", "Wait for a publish to finish", routes=("publish_get",))
@@ -367,9 +453,9 @@ async def wait_for_publish(
     publish_id: PublishIdArg,
     timeout_seconds: Annotated[float, Field(ge=1, le=300, description="How long to wait (default 45).")] = 45,
     workspace_id: WorkspaceArg = None,
-) -> PublishStatusResult:
-    """Poll a publish request with backoff until every target is terminal or the timeout passes, reporting
-    progress. A timeout is not an error: it returns timed_out=true and poll_after; call again then."""
+) -> WaitResult:
+    """After a live publish_content that goes out now (not one scheduled later): polls until every target
+    is terminal or the timeout. timed_out=true is no error. Next: what next_step says."""
     st = state(ctx)
 
     async def on_poll(status: PublishStatus, elapsed: float) -> None:
@@ -379,7 +465,14 @@ async def wait_for_publish(
     status, timed_out, poll_after = await st.publisher.wait(
         publish_id, budget=timeout_seconds, workspace_id=workspace_id, on_poll=on_poll
     )
-    return PublishStatusResult.of(status, sandbox=st.sandbox, timed_out=timed_out, poll_after=poll_after)
+    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    return WaitResult(
+        **view.model_dump(),
+        timed_out=timed_out,
+        poll_after=poll_after,
+        next_step=status_next_step(view, st.clock.now(), poll_after=poll_after),
+        sandbox=st.sandbox,
+    )
 
 
 @TOOLS.tool("read", "List publish requests", routes=("publish_list",))
@@ -389,35 +482,55 @@ async def list_publish_requests(
     end_date: Annotated[datetime | None, Field(description="Offset-aware ISO 8601; with start_date.")] = None,
     workspace_id: WorkspaceArg = None,
 ) -> PublishListResult:
-    """List publish requests (the calendar), optionally between two dates (both or neither)."""
+    """When asked what went out or is scheduled: the calendar, each target with status, caption, account
+    and time; both dates or neither. Next: get_publish_status, or a cancel on the user's word."""
     st = state(ctx)
     items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
-    requests = [PublishStatusResult.of(s, sandbox=st.sandbox) for s in items]
-    return PublishListResult(requests=requests, unverified=items.unverified)
+    usernames = await _usernames(ctx, workspace_id) if items else {}
+    return PublishListResult(
+        requests=[PublishView.of(s, usernames) for s in items],
+        next_step="Tell the user which post is which (caption, account, time). Cancel or move one only on their "
+        "word: cancel_publish_target(target id), cancel_publish(publish_id), reschedule_publish_target."
+        if items
+        else "No publish requests in this range.",
+        sandbox=st.sandbox,
+        unverified=items.unverified,
+    )
 
 
 @TOOLS.tool("destructive", "Cancel a publish request", routes=("publish_cancel",))
 async def cancel_publish(
     ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
 ) -> ActionResult:
-    """Cancel every target of a publish request that is still queued or scheduled (processing or finished
-    targets cannot be canceled)."""
+    """Only when the user asked: cancel every target still queued or scheduled (started ones go on). Next:
+    tell the user what was canceled."""
     st = state(ctx)
     await st.client.cancel_publish(publish_id, workspace_id=workspace_id)
+    done = "Canceled what had not started; get_publish_status(publish_id) shows each target."
     try:
         after = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
     except PostQuedError:  # the cancel itself succeeded; say so even if the read-back failed
-        return ActionResult(id=publish_id, action="cancel", ok=True)
-    return ActionResult(id=publish_id, action="cancel", ok=True, status=after.status, terminal=after.terminal)
+        return ActionResult(publish_id=publish_id, action="cancel", ok=True, next_step=done)
+    return ActionResult(
+        publish_id=publish_id,
+        action="cancel",
+        ok=True,
+        status=after.status,
+        terminal=after.terminal,
+        next_step=done if after.terminal else "Some targets had already started and go on: " + done,
+    )
 
 
 @TOOLS.tool("destructive", "Cancel one publish target", routes=("target_cancel",))
 async def cancel_publish_target(
     ctx: Context[Any, Any], target_id: TargetIdArg, workspace_id: WorkspaceArg = None
 ) -> ActionResult:
-    """Cancel one queued or scheduled target of a publish request."""
+    """Only when the user asked: cancel one queued or scheduled target; the others stay. Next: tell the
+    user."""
     await state(ctx).client.cancel_target(target_id, workspace_id=workspace_id)
-    return ActionResult(id=target_id, action="cancel_target", ok=True)
+    return ActionResult(
+        target_id=target_id, action="cancel_target", ok=True, next_step="Canceled; tell the user which post."
+    )
 
 
 @TOOLS.tool("idempotent_write", "Reschedule one publish target", routes=("target_reschedule",))
@@ -429,23 +542,31 @@ async def reschedule_publish_target(
     ],
     workspace_id: WorkspaceArg = None,
 ) -> ActionResult:
-    """Move a queued or scheduled target to a new time (or null: now)."""
+    """When the user wants a queued or scheduled target at another time (null: now). Next:
+    get_publish_status after it."""
     st = state(ctx)
     if dispatch_at is not None and dispatch_at.utcoffset() is not None and dispatch_at <= st.clock.now():
         raise LocalError(
             "dispatch_at is in the past.", code="INVALID_DISPATCH_AT", next_step="Pass a future time, or null for now."
         )
     await st.client.reschedule_target(target_id, dispatch_at, workspace_id=workspace_id)
-    return ActionResult(id=target_id, action="reschedule", ok=True)
+    when = dispatch_at.isoformat() if dispatch_at is not None else "now"
+    return ActionResult(
+        target_id=target_id,
+        action="reschedule",
+        ok=True,
+        next_step=f"It goes out {'at ' if dispatch_at else ''}{when}; check with get_publish_status after that.",
+    )
 
 
 @TOOLS.tool("destructive", "Delete a publish request", routes=("publish_delete",))
 async def delete_publish_request(
     ctx: Context[Any, Any], publish_id: PublishIdArg, workspace_id: WorkspaceArg = None
 ) -> ActionResult:
-    """Remove a publish request from the calendar (soft delete). Cancel it first if it has not run yet."""
+    """Only when the user asked: remove a request from the calendar (soft delete). Next: none; if it has not
+    run yet, cancel_publish first."""
     await state(ctx).client.delete_publish(publish_id, workspace_id=workspace_id)
-    return ActionResult(id=publish_id, action="delete", ok=True)
+    return ActionResult(publish_id=publish_id, action="delete", ok=True, next_step="Removed from the calendar.")
 
 
 @TOOLS.tool("local_read", "List the local publish journal")
@@ -456,7 +577,7 @@ async def list_publish_journal(
         Literal["sending", "accepted", "unknown", "failed"] | None, Field(description="Only entries in this state.")
     ] = None,
 ) -> JournalResult:
-    """What this machine sent, newest first, with outcomes. An 'unknown' entry means the answer was lost:
-    check get_publish_status or repeat the same publish_content call (it reuses the key, never posts twice)."""
+    """Before posting again after an error: what this machine sent, newest first. Next: for unknown (answer
+    lost) get_publish_status, or repeat the same publish_content call."""
     entries = state(ctx).journal().list_entries(limit=limit, status=status)
     return JournalResult(entries=[JournalEntryView.of(e) for e in entries])

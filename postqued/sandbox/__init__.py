@@ -7,17 +7,16 @@ to httpx; ``run_in_thread``/``serve`` put it on loopback with uvicorn. Only this
 how the simulator works; the client talks to it like to the real API.
 """
 
-from postqued.sandbox.app import SANDBOX_API_KEY
-from postqued.sandbox.core import Sandbox
+from postqued.sandbox.core import SANDBOX_API_KEY, Sandbox
 from postqued.sandbox.faults import FAULT_KINDS, Fault
 from postqued.sandbox.ledger import LedgerEntry
-from postqued.sandbox.limits import DEFAULT_LIMITS, ROUTE_BUCKETS
-from postqued.sandbox.server import SandboxTransport, run_in_thread, serve
+from postqued.sandbox.limits import DEFAULT_LIMITS
+from postqued.sandbox.server import run_in_thread, serve
+from postqued.sandbox.transport import SandboxTransport
 
 __all__ = [
     "DEFAULT_LIMITS",
     "FAULT_KINDS",
-    "ROUTE_BUCKETS",
     "SANDBOX_API_KEY",
     "Fault",
     "LedgerEntry",

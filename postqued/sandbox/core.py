@@ -8,12 +8,17 @@ from typing import Any
 import httpx
 
 from postqued.clock import Clock, SystemClock
-from postqued.sandbox.app import SANDBOX_API_KEY, SandboxApp
+from postqued.sandbox.app import SandboxApp
 from postqued.sandbox.faults import Fault, FaultBook
 from postqued.sandbox.ledger import LedgerEntry
 from postqued.sandbox.limits import DEFAULT_LIMITS, RateLimiter
-from postqued.sandbox.state import Account, ContentAsset, PublishRequest, World
+from postqued.sandbox.records import Account, ContentAsset, PublishRequest
+from postqued.sandbox.router import ROUTE_NAMES
+from postqued.sandbox.seed import connect_account, new_world
 from postqued.sandbox.storage import Storage
+from postqued.sandbox.transport import SandboxTransport
+
+SANDBOX_API_KEY = "pq_sandbox_0123456789abcdef"
 
 
 class Sandbox:
@@ -30,7 +35,7 @@ class Sandbox:
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.api_key = SANDBOX_API_KEY
-        self.world = World(
+        self.world = new_world(
             self.clock,
             processing_seconds=processing_seconds,
             moderation_seconds=moderation_seconds,
@@ -38,10 +43,17 @@ class Sandbox:
             subscription_active=subscription_active,
         )
         self.storage = Storage()
-        self.faults = FaultBook()
+        self.faults = FaultBook(ROUTE_NAMES)
         self.limiter = RateLimiter(rate_limits, self.clock)
         self.ledger: list[LedgerEntry] = []
-        self.app = SandboxApp(self)
+        self.app = SandboxApp(
+            world=self.world,
+            storage=self.storage,
+            faults=self.faults,
+            limiter=self.limiter,
+            ledger=self.ledger,
+            api_key=self.api_key,
+        )
         self._cleanup = weakref.finalize(self, self.storage.close)
 
     # -- seeded tenancy -----------------------------------------------------------------------------------
@@ -123,11 +135,13 @@ class Sandbox:
         """The next target dispatched for this account ends ``failed`` with ``reason``."""
         self.world.force_outcome(account_id, status, reason)
 
+    def connect_account(self, platform: str, username: str, *, workspace_id: str | None = None) -> str:
+        """Connect one more account (e.g. Reddit, LinkedIn, Pinterest); returns its id."""
+        return connect_account(self.world, platform, username, workspace_id=workspace_id)
+
     # -- serving ------------------------------------------------------------------------------------------
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        from postqued.sandbox.server import SandboxTransport
-
         return SandboxTransport(self.app)
 
     def close(self) -> None:

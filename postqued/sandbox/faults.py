@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from postqued.sandbox.limits import ROUTE_BUCKETS
-
 FAULT_KINDS: frozenset[str] = frozenset(
     {
         "drop_after_commit",  # process and commit, then drop the connection without an answer
@@ -46,14 +44,15 @@ class Fault:
 
 
 class FaultBook:
-    def __init__(self) -> None:
+    def __init__(self, routes: frozenset[str]) -> None:
+        self._routes = routes  # the route names a fault may name
         self._faults: list[Fault] = []
 
     def add(self, kind: str, route: str, times: int, params: dict[str, Any]) -> Fault:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
-        if route != "*" and route not in ROUTE_BUCKETS:
-            raise ValueError(f"unknown route {route!r}; known: {sorted(ROUTE_BUCKETS)}")
+        if route != "*" and route not in self._routes:
+            raise ValueError(f"unknown route {route!r}; known: {sorted(self._routes)}")
         allowed = _ROUTE_ONLY.get(kind)
         if allowed is not None and route not in allowed:
             raise ValueError(f"fault {kind!r} applies to routes {sorted(allowed)} only")

@@ -10,7 +10,7 @@ from datetime import datetime
 class LedgerEntry:
     method: str
     path: str
-    route: str  # a route name from limits.ROUTE_BUCKETS, or "unknown"
+    route: str  # a route name from router.ROUTES, or "unknown"
     query: dict[str, str]
     time: datetime
     has_auth: bool  # an Authorization header was present (its value is never kept)

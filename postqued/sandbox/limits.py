@@ -7,41 +7,9 @@ import math
 from collections import deque
 
 from postqued.clock import Clock
-from postqued.sandbox.extras import EXTRA_BUCKETS
 
 DEFAULT_LIMITS: dict[str, int] = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
 WINDOW_SECONDS = 60.0
-
-# Every route the sandbox knows, with its bucket (None: not limited).
-ROUTE_BUCKETS: dict[str, str | None] = {
-    "ping": None,
-    "context": "read",
-    "integrations": "read",
-    "creator_info": "read",
-    "content_upload": "upload",
-    "content_complete": "upload",
-    "content_list": "read",
-    "content_get": "read",
-    "content_file": "read",
-    "content_update": None,
-    "content_delete": "delete",
-    "publish": "publish",
-    "publish_list": "read",
-    "publish_get": "read",
-    "publish_cancel": None,
-    "target_cancel": None,
-    "target_reschedule": None,
-    "publish_delete": "delete",
-    "storage_put": None,
-    "v1_content_upload": "upload",
-    "v1_content_complete": "upload",
-    "v1_upload_image": "upload",
-    "v1_platform_accounts": "read",
-    "v1_publish": "publish",
-    "v1_publish_get": "read",
-    **EXTRA_BUCKETS,  # analytics, engagement, approvals, team, providers, admin
-    "engagement_delete": None,  # a POST, not an HTTP DELETE: see the bucket rule in postqued/api/operations.py
-}
 
 
 class RateLimiter:

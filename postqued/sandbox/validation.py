@@ -10,16 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from postqued.sandbox.state import (
-    CAPTION_MAX,
-    PLATFORMS,
-    TIKTOK_VIDEO_CAPTION_MAX,
-    ApiFail,
-    ContentAsset,
-    ParsedTarget,
-    World,
-    parse_time,
-)
+from postqued.sandbox.common import CAPTION_MAX, PLATFORMS, TIKTOK_VIDEO_CAPTION_MAX, ApiFail, parse_time
+from postqued.sandbox.records import ContentAsset, ParsedTarget
+from postqued.sandbox.world import World
 
 MAX_TARGETS = 10
 MAX_CONTENT = 35
