@@ -375,6 +375,7 @@ class PostQuedClient:
             if asked is not None:
                 raw.setdefault("platform", asked)
             account = read_model(PlatformAccount, raw, "integrations", answer.unverified)
+            accounts.unverified = accounts.unverified or account.unverified  # a malformed field is noted too
             if platform is None or account.platform == platform:
                 accounts.append(account)
         return accounts

@@ -104,7 +104,7 @@ def parse_workspaces(body: Any) -> list[Workspace]:
 # --- accounts ------------------------------------------------------------------------------------
 
 
-class PlatformAccount(WireModel):
+class PlatformAccount(WireModel, Checked):
     id: str
     platform: str
     external_account_id: str | None = None

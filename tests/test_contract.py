@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from postqued.api.contract import check_contract, run_contract
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
+from postqued.errors import BadResponseError
 from postqued.sandbox import Sandbox
 from tests.clientkit import make_settings, upload
 
@@ -134,3 +136,33 @@ def test_the_command_line_writes_the_report(tmp_path: Path, monkeypatch: pytest.
     report = json.loads(target.read_text(encoding="utf-8"))
     assert code == 0 and report["ok"] is True and report["api_version"] == "v2"
     assert [p["operation"] for p in report["probes"]][:2] == ["context", "integrations"]
+
+
+async def test_a_malformed_answer_is_not_blamed_on_the_caller(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A field of the wrong type is dropped and noted (never a ValidationError that tools report as "Invalid
+    arguments ... nothing was sent"); an account without an id is BAD_RESPONSE, which says it was sent."""
+
+    def bad_date(path: str, body: Any) -> Any:
+        if path.endswith("/integrations"):
+            body["accounts"][0]["createdAt"] = "not a date"
+        return body
+
+    with Sandbox(clock=ManualClock()) as sb:
+        async with PostQuedClient(make_settings(tmp_path), transport=Reshaping(sb.transport(), bad_date)) as client:
+            with caplog.at_level(logging.WARNING, logger="postqued.shape"):
+                accounts = await client.list_accounts()
+        assert len(accounts) == len(sb.world.accounts_in(sb.workspace_id))
+        first = accounts[0]
+        assert first.created_at is None and first.unverified is not None
+        assert first.unverified.missing_fields == ["createdAt"] and "not a date" not in caplog.text
+
+        def no_id(path: str, body: Any) -> Any:
+            if path.endswith("/integrations"):
+                del body["accounts"][0]["id"]
+            return body
+
+        async with PostQuedClient(make_settings(tmp_path), transport=Reshaping(sb.transport(), no_id)) as client:
+            with pytest.raises(BadResponseError) as caught:
+                await client.list_accounts()
+    assert caught.value.code == "BAD_RESPONSE" and "nothing was sent" not in str(caught.value)
+    assert "reached PostQued" in caught.value.next_step
