@@ -42,7 +42,16 @@ AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
 SEEDED_POST = stable_id("approval/spring-teaser")
 # The routes beyond publishing, which PostQued documents by path only (api-facts 3.2).
 EXTRA_ROUTES = [
-    BY_NAME[name] for module in (admin, providers, analytics, engagement, approvals, team) for name in module.HANDLERS
+    BY_NAME[name]
+    for module in (
+        handlers.admin,
+        handlers.providers,
+        handlers.analytics,
+        handlers.engagement,
+        handlers.approvals,
+        handlers.team,
+    )
+    for name in module.HANDLERS
 ]
 
 
