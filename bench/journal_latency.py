@@ -24,11 +24,11 @@ GOAL_MS = 5.0
 async def _measure(n: int, warmup: int, state_dir: Path) -> tuple[Stats, Stats]:
     from bench.sandboxkit import client_for, draft_request, ready_video
     from postqued.clock import SystemClock
-    from postqued.journal import Journal
+    from postqued.journal import SqliteJournal
     from postqued.publishing import Publisher
     from postqued.sandbox import Sandbox
 
-    with Sandbox(rate_limits=None) as sb, Journal(state_dir / "journal.sqlite3") as journal:
+    with Sandbox(rate_limits=None) as sb, SqliteJournal(state_dir / "journal.sqlite3") as journal:
         async with client_for(sb, state_dir) as client:
             publisher = Publisher(client, lambda: journal, SystemClock(), client.settings)
             content_id = await ready_video(client)

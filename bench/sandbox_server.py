@@ -12,10 +12,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-import server
 from bench.sandboxkit import UNLIMITED
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
+from postqued_mcp.app import build_server
+from postqued_mcp.http_transport import http_app
 
 
 def main(argv: list[str]) -> None:
@@ -27,12 +28,12 @@ def main(argv: list[str]) -> None:
         rate_limits=UNLIMITED,
         mcp_token=SecretStr(argv[3]) if http else None,
     )
-    built = server.build_server(settings, sandbox=Sandbox(rate_limits=None))
+    built = build_server(settings, sandbox=Sandbox(rate_limits=None))
     if http:
         import uvicorn
 
         port = int(argv[2])
-        app = server.http_app(built, settings, "127.0.0.1", port)
+        app = http_app(built, settings, "127.0.0.1", port)
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
     else:
         built.run("stdio")

@@ -18,7 +18,7 @@ def client_for(sb: Any, state_dir: Path, *, clock: Any = None, rate_limits: dict
     from postqued.client import PostQuedClient
     from postqued.sandbox import SANDBOX_API_KEY
     from postqued.settings import Settings
-    from server import SANDBOX_ORIGIN
+    from postqued_mcp.app import SANDBOX_ORIGIN
 
     settings = Settings.build(
         api_key=SecretStr(SANDBOX_API_KEY),

@@ -483,8 +483,9 @@ def check_live(request: PublishRequest, facts: LiveFacts) -> list[Issue]:
                 Issue(
                     f"targets[{i}].account_id",
                     "ACCOUNT_NOT_FOUND",
-                    f"{label}: account {target.account_id} is not connected in this workspace; pick an id from "
-                    "list_accounts (or connect the account in the PostQued app).",
+                    f"{label}: account {target.account_id} is not connected in this workspace; use an id that "
+                    "list_accounts returns. If the account the user wants is not there, they connect it in the "
+                    "PostQued app; never post to another account instead.",
                 )
             )
         elif account.platform.strip().lower() != target.platform:
@@ -493,8 +494,8 @@ def check_live(request: PublishRequest, facts: LiveFacts) -> list[Issue]:
                     f"targets[{i}].platform",
                     "ACCOUNT_PLATFORM_MISMATCH",
                     f"{label}: account {target.account_id} is a {account.platform} account, not {target.platform}; "
-                    f"set platform to '{account.platform.strip().lower()}' or pick a {target.platform} account "
-                    "from list_accounts.",
+                    f"pick a {target.platform} account from list_accounts. If there is none, the user connects one "
+                    "in the PostQued app; never post to another platform instead.",
                 )
             )
         if target.platform == "tiktok":

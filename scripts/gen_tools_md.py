@@ -65,7 +65,7 @@ async def _view(api_version: str) -> ServerView:
     from mcp import Client
 
     from postqued.settings import TOOLSETS, Settings
-    from server import build_server
+    from postqued_mcp.app import build_server
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.build(
@@ -95,7 +95,7 @@ async def _view(api_version: str) -> ServerView:
 async def collect() -> Catalog:
     """Ask the live server (in-process, sandbox mode, every toolset) what it registers, for v2 and for v1."""
     from postqued.api.operations import endpoints
-    from tools import TOOLSETS as GROUPS
+    from postqued_mcp.tools import TOOLSETS as GROUPS
 
     v2 = await _view("v2")
     v1 = await _view("v1")

@@ -15,7 +15,7 @@ from mcp import Client
 from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
-from server import build_server
+from postqued_mcp.app import build_server
 
 # Property tests are reproducible in the default run (HYPOTHESIS_PROFILE=long in the fuzz suites explores).
 hypothesis.settings.register_profile("reproducible", derandomize=True, database=None, deadline=None)

@@ -27,23 +27,28 @@ def server_env(**variables: str) -> dict[str, str]:
     return env
 
 
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], within: float = 60) -> None:
+    """Until ``proc`` accepts connections on ``port`` (fails if it exits or ``within`` seconds pass)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the HTTP server did not start"
+            time.sleep(0.05)
+
+
 @contextmanager
 def http_server(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
     """`postqued-mcp --http` on loopback: (MCP URL, port, process), stopped afterwards."""
     port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--http", "--port", str(port)],
+        [sys.executable, "-m", "postqued_mcp", "--http", "--port", str(port)],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the HTTP server did not start"
-                time.sleep(0.05)
+        wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}/mcp", port, proc
     finally:
         proc.terminate()

@@ -99,6 +99,27 @@ async def test_a_draft_is_followed_until_sent_never_published(host: Client, sand
     assert done["next_step"].startswith("Final:")
 
 
+async def test_the_publish_resource_reads_like_get_publish_status(
+    host: Client, sandbox: Sandbox, media_dir: Path
+) -> None:
+    live = await go_live(host, media_dir, target(sandbox.tiktok_public_id, "draft"))
+    await ok(host, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=300)
+    read = await host.read_resource(f"postqued://publish/{live['publish_id']}")
+    text = read.contents[0]
+    assert isinstance(text, mt.TextResourceContents)
+    resource = json.loads(text.text)
+    status = await ok(host, "get_publish_status", publish_id=live["publish_id"])
+    assert resource == {k: v for k, v in status.items() if k not in ("next_step", "sandbox")}
+    assert resource["targets"][0]["status"] == "sent" and resource["targets"][0]["published_at"] is None
+
+
+async def test_the_prompt_follows_next_step_and_never_substitutes_an_account(host: Client) -> None:
+    prompt = await host.get_prompt("publish_video", {"path": "/media/clip.mp4"})
+    content = prompt.messages[0].content
+    assert isinstance(content, mt.TextContent)
+    assert "Do what next_step says" in content.text and "never use another account" in content.text
+
+
 async def test_a_direct_post_is_followed_until_published(host: Client, sandbox: Sandbox, media_dir: Path) -> None:
     live = await go_live(host, media_dir, target(sandbox.tiktok_public_id, "publish"))
     assert live["confirmation"] == "confirm=true"
@@ -119,6 +140,11 @@ async def test_a_post_scheduled_for_later_is_not_waited_for(
     assert status["status"] == "pending" and status["targets"][0]["status"] == "scheduled"
     assert "nothing to wait for now" in status["next_step"] and when.isoformat() in status["next_step"]
 
+    reads, started = len(sandbox.requests("publish_get")), clock.now()
+    waited = await ok(host, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=300)
+    assert waited["timed_out"] is True and waited["poll_after"] == when.isoformat().replace("+00:00", "Z")
+    assert len(sandbox.requests("publish_get")) - reads == 1 and clock.now() == started  # no 300 s of polling
+
 
 async def test_now_and_later_in_one_request_gets_both_steps(
     host: Client, sandbox: Sandbox, media_dir: Path, clock: ManualClock
@@ -132,6 +158,9 @@ async def test_now_and_later_in_one_request_gets_both_steps(
     )
     assert "wait_for_publish" in live["next_step"]
     assert f"The scheduled targets go out at {when.isoformat()}" in live["next_step"]
+    waited = await ok(host, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=300)
+    assert [t["status"] for t in waited["targets"]] == ["sent", "scheduled"]  # waits for the draft, not for later
+    assert waited["timed_out"] is True and f"goes out at {when.isoformat()}" in waited["next_step"]
 
 
 # --- confirmation without elicitation, and the error text hosts show ---------------------------------------
@@ -178,6 +207,21 @@ async def test_no_connected_account_means_connect_it_never_another(host: Client)
     assert len(several["accounts"]) > 1 and "ask the user which one" in several["next_step"]
     one = await ok(host, "list_accounts", platform="instagram")
     assert len(one["accounts"]) == 1 and "get_creator_info" not in one["next_step"]
+
+
+async def test_a_target_without_its_account_says_connect_it_never_substitute(
+    host: Client, sandbox: Sandbox, media_dir: Path
+) -> None:
+    up = await ok(host, "upload_media", path=str(media_dir / "image.jpg"))
+    elsewhere = {**target(sandbox.instagram_id), "platform": "youtube", "options": {}}  # an Instagram id
+    unknown = {**target("00000000-0000-4000-8000-00000000abcd"), "options": {}}
+    plan = await ok(host, "publish_content", content_ids=[up["content"]["id"]], targets=[elsewhere, unknown])
+    issues = {i["code"]: i["message"] for i in plan["issues"]}
+    assert plan["valid"] is False and set(issues) == {"ACCOUNT_PLATFORM_MISMATCH", "ACCOUNT_NOT_FOUND"}
+    for message in issues.values():
+        assert "connect" in message and "PostQued app" in message and "never post to another" in message
+        assert "set platform" not in message
+    assert not sandbox.requests("publish")
 
 
 # --- result fields agree ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from tools.common import compact_schema
+from postqued_mcp.tools.common import compact_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,8 @@ FIGURES = [
     "Longest event-loop stall",
     "Rate limits: 25 publishes + 40 status reads",
     "Journal: live publish latency",
+    "Probe: fragmented MP4, 400 fragments, no mfra index",
+    "Probe: fragmented MP4, 400 fragments, with mfra index",
 ]
 
 
@@ -77,19 +79,19 @@ def _accepts(node: dict[str, Any], defs: dict[str, Any], value: Any) -> bool:
 
 def _registered_schemas() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(tool, raw, compact) for the input and output schemas of every tool of every toolset."""
-    import server
-    import tools.common
+    import postqued_mcp.tools.common
     from postqued.settings import TOOLSETS, Settings
+    from postqued_mcp.app import build_server
 
     def build(compact: bool) -> dict[str, Any]:
-        original = tools.common.compact_schema
+        original = postqued_mcp.tools.common.compact_schema
         if not compact:
-            tools.common.compact_schema = lambda node: node
+            postqued_mcp.tools.common.compact_schema = lambda node: node
         try:
             settings = Settings.build(state_dir=Path("unused"), media_dirs=(), toolsets=frozenset(TOOLSETS))
-            listed = asyncio.run(server.build_server(settings).list_tools())
+            listed = asyncio.run(build_server(settings).list_tools())
         finally:
-            tools.common.compact_schema = original
+            postqued_mcp.tools.common.compact_schema = original
         return {t.name: t for t in listed}
 
     raw, compact = build(False), build(True)

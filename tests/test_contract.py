@@ -127,12 +127,12 @@ async def test_v1_reports_the_documented_accounts_answer(tmp_path: Path) -> None
 
 
 def test_the_command_line_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import server
+    from postqued_mcp.cli import main
 
     target = tmp_path / "report.json"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POSTQUED_STATE_DIR", str(tmp_path))
-    code = server.main(["--sandbox", "doctor", "--contract", "--out", str(target)])
+    code = main(["--sandbox", "doctor", "--contract", "--out", str(target)])
     report = json.loads(target.read_text(encoding="utf-8"))
     assert code == 0 and report["ok"] is True and report["api_version"] == "v2"
     assert [p["operation"] for p in report["probes"]][:2] == ["context", "integrations"]

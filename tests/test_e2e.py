@@ -20,7 +20,8 @@ from postqued.clock import ManualClock
 from postqued.doctor import run_doctor
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
-from server import build_server, run_demo, sandbox_settings
+from postqued_mcp.app import build_server, sandbox_settings
+from postqued_mcp.demo import run_demo
 from tests.servekit import ROOT, free_port, http_server, server_env
 from tests.test_server import call, draft_target
 
@@ -47,7 +48,7 @@ async def chain(client: Client, media_dir: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("handshake", ["legacy", "auto"])
 async def test_stdio_server_runs_the_chain(tmp_path: Path, media_dir: Path, handshake: str) -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server", "--sandbox"], env=sandbox_env(tmp_path, media_dir), cwd=ROOT
+        command=sys.executable, args=["-m", "postqued_mcp", "--sandbox"], env=sandbox_env(tmp_path, media_dir), cwd=ROOT
     )
     async with Client(params, mode=handshake) as client:
         done = await chain(client, media_dir)
@@ -80,7 +81,7 @@ async def test_http_server_auth_origin_host_and_chain(http_mcp: str, media_dir: 
 
 def test_http_refuses_to_start_without_a_token(tmp_path: Path, media_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "--http", "--port", str(free_port())],
+        [sys.executable, "-m", "postqued_mcp", "--http", "--port", str(free_port())],
         env=sandbox_env(tmp_path, media_dir), cwd=ROOT, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert proc.returncode == 2 and "POSTQUED_MCP_TOKEN" in proc.stderr and not proc.stdout

@@ -41,7 +41,7 @@ from postqued.errors import MediaError
 from postqued.media import LocalFile, check_path, inspect_file
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
-from server import build_server
+from postqued_mcp.app import build_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 SECRET = "TOPSECRET-9f1c2e"  # bytes of files outside the folders; never in any message

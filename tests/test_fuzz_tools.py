@@ -44,8 +44,8 @@ from postqued.api.operations import endpoints, supports
 from postqued.clock import ManualClock
 from postqued.sandbox import SANDBOX_API_KEY, LedgerEntry, Sandbox
 from postqued.settings import Settings, parse_toolsets
-from server import build_server
-from tools import TOOLSETS
+from postqued_mcp.app import build_server
+from postqued_mcp.tools import TOOLSETS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 OPENAPI = Path(__file__).resolve().parents[1].parent / "shared/postqued/openapi-v2.json"

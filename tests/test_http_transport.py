@@ -26,10 +26,11 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
-import server
 from postqued.errors import PostQuedError
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.settings import Settings
+from postqued_mcp import cli, http_transport
+from postqued_mcp.app import build_server
 from tests.servekit import http_server, server_env
 from tests.test_e2e import chain
 
@@ -54,23 +55,23 @@ def bound(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any
     monkeypatch.chdir(tmp_path)  # no stray .env
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.append({"app": app, **kw}))
-    monkeypatch.setattr(server, "configure_logging", lambda level: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
     return calls
 
 
 def test_http_binds_loopback_by_default(bound: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert server._parser().parse_args(["--http"]).host == "127.0.0.1"
+    assert cli._parser().parse_args(["--http"]).host == "127.0.0.1"
     monkeypatch.setenv("POSTQUED_MCP_TOKEN", TOKEN)
-    assert server.main(["--http", "--sandbox"]) == 0
+    assert cli.main(["--http", "--sandbox"]) == 0
     assert [(c["host"], c["port"]) for c in bound] == [("127.0.0.1", 8765)]
-    assert isinstance(bound[0]["app"], server.BearerAuth)
+    assert isinstance(bound[0]["app"], http_transport.BearerAuth)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "0.0.0.0", "::", "192.0.2.10"])
 def test_http_never_starts_without_a_token(
     bound: list[dict[str, Any]], host: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert server.main(["--http", "--sandbox", "--host", host]) == 2
+    assert cli.main(["--http", "--sandbox", "--host", host]) == 2
     assert not bound
     out, err = capsys.readouterr()
     assert "POSTQUED_MCP_TOKEN" in err and not out
@@ -80,8 +81,8 @@ def test_non_loopback_bind_needs_the_token_and_keeps_it(
     bound: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POSTQUED_MCP_TOKEN", TOKEN)
-    assert server.main(["--http", "--sandbox", "--host", "0.0.0.0", "--port", "9000"]) == 0
-    assert bound[0]["host"] == "0.0.0.0" and isinstance(bound[0]["app"], server.BearerAuth)
+    assert cli.main(["--http", "--sandbox", "--host", "0.0.0.0", "--port", "9000"]) == 0
+    assert bound[0]["host"] == "0.0.0.0" and isinstance(bound[0]["app"], http_transport.BearerAuth)
 
 
 # --- BearerAuth as an ASGI unit ------------------------------------------------------------------
@@ -125,7 +126,7 @@ async def test_bearer_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
     inner = Inner()
-    auth = server.BearerAuth(inner, TOKEN)
+    auth = http_transport.BearerAuth(inner, TOKEN)
     for supplied in (TOKEN, TOKEN[:-1], TOKEN + "x", "", "x" * 4096):
         sent = await _asgi(auth, _scope(headers=[(b"authorization", f"Bearer {supplied}".encode())]))
         assert sent[0]["status"] == (200 if supplied == TOKEN else 401)
@@ -134,7 +135,7 @@ async def test_bearer_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatc
 
 async def test_only_lifespan_passes_without_a_token() -> None:
     inner = Inner()
-    auth = server.BearerAuth(inner, TOKEN)
+    auth = http_transport.BearerAuth(inner, TOKEN)
     sent = await _asgi(auth, _scope("websocket"))
     assert inner.calls == [] and sent and sent[0]["type"] == "websocket.close"
     lifespan_sent = await _asgi(auth, {"type": "lifespan"})
@@ -291,6 +292,7 @@ async def test_the_clients_authorization_is_never_forwarded(served: Served) -> N
 def test_http_app_refuses_without_a_token(tmp_path: Path) -> None:
     configured = Settings.build(state_dir=tmp_path, media_dirs=(tmp_path,), sandbox=True)
     with pytest.raises(PostQuedError, match="POSTQUED_MCP_TOKEN"):
-        server.http_app(server.build_server(configured), configured, "127.0.0.1", 8765)
+        http_transport.http_app(build_server(configured), configured, "127.0.0.1", 8765)
     tokened = configured.model_copy(update={"mcp_token": SecretStr(TOKEN)})
-    assert isinstance(server.http_app(server.build_server(tokened), tokened, "127.0.0.1", 8765), server.BearerAuth)
+    app = http_transport.http_app(build_server(tokened), tokened, "127.0.0.1", 8765)
+    assert isinstance(app, http_transport.BearerAuth)

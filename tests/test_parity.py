@@ -19,9 +19,9 @@ from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import TOOLSETS as TOOLSET_NAMES
 from postqued.settings import Settings
+from postqued_mcp.tools import TOOLSETS
 from tests.conftest import make_client
 from tests.test_server import PUBLISHING_TOOLS, call, call_error
-from tools import TOOLSETS
 
 FOREIGN_WS = "0e9f4d4a-1111-4222-8333-944445555666"  # a well-formed workspace id this key cannot see
 

@@ -1,5 +1,5 @@
 """The simulator's structure: its modules import each other in one direction only (no circle, type-only
-imports included), and every route has exactly one handler."""
+imports included), and its router serves exactly the operations table."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import ast
 from pathlib import Path
 
 import postqued.sandbox
+from postqued.api.operations import endpoints
+from postqued.sandbox.router import ROUTES
+from postqued.sandbox.storage import STORAGE_PREFIX
 
 PACKAGE = Path(postqued.sandbox.__file__).parent
 PREFIX = "postqued.sandbox"
@@ -90,3 +93,15 @@ def test_world_state_and_handlers_sit_below_the_app() -> None:
     assert lower
     for module in lower:
         assert not reach(module) & top, module
+
+
+def test_the_router_serves_exactly_the_operations_table() -> None:
+    """Every operation of every API version, with the table's method, path, bucket and auth; beyond them only
+    the simulator's own storage endpoint."""
+    served = {(r.version, r.method, r.path): (r.bucket, r.auth) for r in ROUTES}
+    expected: dict[tuple[str, str, str], tuple[str | None, bool]] = {
+        (version, e.method, e.path): (e.bucket, e.auth) for version in ("v2", "v1") for e in endpoints(version).values()
+    }
+    expected[("storage", "PUT", f"{STORAGE_PREFIX}{{key:path}}")] = (None, False)
+    assert served == expected
+    assert len(ROUTES) == len(expected)  # no route twice

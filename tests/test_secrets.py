@@ -33,7 +33,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 import postqued.sandbox.core as sandbox_core
-import tools.common
+import postqued_mcp.tools.common
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.doctor import run_doctor
@@ -42,7 +42,9 @@ from postqued.models import UploadComplete
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.sandbox.storage import Storage
 from postqued.settings import Settings
-from server import SANDBOX_ORIGIN, build_server, configure_logging, run_demo
+from postqued_mcp.app import SANDBOX_ORIGIN, build_server
+from postqued_mcp.demo import run_demo
+from postqued_mcp.logs import configure_logging
 from tests import servekit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,13 +100,13 @@ def canary(monkeypatch: pytest.MonkeyPatch) -> Iterator[Canary]:
         return value
 
     monkeypatch.setattr(Storage, "signature", canary_signature)
-    real_to_tool_error = tools.common._to_tool_error
+    real_to_tool_error = postqued_mcp.tools.common._to_tool_error
 
     def recording(exc: PostQuedError) -> Any:
         found.errors.append(exc)
         return real_to_tool_error(exc)
 
-    monkeypatch.setattr(tools.common, "_to_tool_error", recording)
+    monkeypatch.setattr(postqued_mcp.tools.common, "_to_tool_error", recording)
     yield found
 
 
@@ -168,7 +170,7 @@ def scan_everything(
     for record in caplog.records:
         canary.check(f"log record {record.name}", record.getMessage() + str(record.exc_text or ""))
     for name, text in raw.lines:
-        if name.split(".")[0] in ("postqued", "tools", "server"):  # our own code logs nothing secret at all
+        if name.split(".")[0] in ("postqued", "postqued_mcp"):  # our own code logs nothing secret at all
             canary.check(f"unredacted record of {name}", text)
     for n, result in enumerate(results):
         dumped = result.model_dump_json() if hasattr(result, "model_dump_json") else json.dumps(result, default=str)

@@ -14,8 +14,8 @@ from postqued.clock import ManualClock
 from postqued.errors import ConfigError
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
+from postqued_mcp.tools import TOOLSETS
 from tests.conftest import make_client
-from tools import TOOLSETS
 
 PUBLISHING_TOOLS = {
     "list_workspaces", "list_accounts", "get_creator_info", "upload_media", "start_content_upload",
@@ -260,7 +260,7 @@ async def test_bad_id_is_refused_locally(mcp: Client, sandbox: Sandbox) -> None:
 
 async def test_missing_key_is_a_clear_error_not_a_crash(tmp_path: Path, media_dir: Path) -> None:
     settings = Settings.build(state_dir=tmp_path / "s", media_dirs=(media_dir,), api_key=None)
-    from server import build_server
+    from postqued_mcp.app import build_server
 
     async with Client(build_server(settings)) as client:
         assert len((await client.list_tools()).tools) == len(PUBLISHING_TOOLS)  # works without a key

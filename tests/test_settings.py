@@ -183,7 +183,7 @@ def test_key_problems_wait_for_the_first_call(key: str | None, code: str) -> Non
 
 
 def test_the_env_file_flag_reaches_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from server import _parser, load_settings
+    from postqued_mcp.cli import _parser, load_settings
 
     named = tmp_path / "team.env"
     named.write_text("POSTQUED_CONFIRM=all\n")

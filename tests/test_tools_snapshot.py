@@ -26,7 +26,7 @@ from mcp import Client
 from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
-from server import INSTRUCTIONS, build_server
+from postqued_mcp.app import INSTRUCTIONS, build_server
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_publishing.json"
 FIXTURES = Path(__file__).parent / "fixtures" / "media"

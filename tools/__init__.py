@@ -15,7 +15,7 @@ from postqued.settings import Settings
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from tools.common import Toolset
+    from .common import Toolset
 
 # The modules of each toolset (in registration order). A toolset's modules are imported when it is first
 # needed, so start-up imports only the enabled toolsets (bench/coldstart.py measures start-up).
@@ -34,7 +34,7 @@ class _Toolsets(Mapping[str, "list[Toolset]"]):
     """``toolset name -> [Toolset, ...]``; looking a toolset up imports its modules."""
 
     def __getitem__(self, name: str) -> list[Toolset]:
-        groups: list[Toolset] = [importlib.import_module(f"tools.{module}").TOOLS for module in _MODULES[name]]
+        groups: list[Toolset] = [importlib.import_module(f".{module}", __name__).TOOLS for module in _MODULES[name]]
         return groups
 
     def __iter__(self) -> Iterator[str]:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from postqued.api.shape import Checked
 from postqued.models import Platform
-from tools.common import Toolset, UuidId, state
+
+from .common import Toolset, UuidId, state
 
 TOOLS = Toolset("accounts")
 

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 
 from postqued.api import admin
 from postqued.api.shape import Checked
-from tools.accounts import WorkspaceArg, WorkspaceView
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg, WorkspaceView
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("admin")
 

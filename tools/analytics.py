@@ -10,9 +10,10 @@ from pydantic import Field
 from postqued.api import analytics
 from postqued.api.analytics import AnalyticsRange, PostMetrics
 from postqued.api.shape import Checked
-from tools.accounts import WorkspaceArg
-from tools.admin import AccountIdArg
-from tools.common import Toolset, state
+
+from .accounts import WorkspaceArg
+from .admin import AccountIdArg
+from .common import Toolset, state
 
 TOOLS = Toolset("analytics")
 

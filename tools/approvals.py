@@ -20,9 +20,10 @@ from postqued.api.approvals import NO_CHANGE, ApprovalDraft, ApprovalPost, Chang
 from postqued.api.shape import Checked
 from postqued.errors import LocalError
 from postqued.models import Platform, utc_iso
-from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("approvals")
 

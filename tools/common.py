@@ -19,7 +19,7 @@ from postqued.api.operations import supports
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import LocalError, PostQuedError
-from postqued.journal import Journal
+from postqued.journal import Journal, SqliteJournal
 from postqued.publishing import Publisher
 from postqued.settings import Settings
 from postqued.uploads import Uploader
@@ -60,18 +60,16 @@ class ServerState:
         self.uploader = Uploader(self.client, self.journal, self.settings)
 
     def journal(self) -> Journal:
-        """The journal, opened on first use; a JournalError if it cannot be (blocks live publishing)."""
+        """The journal; it opens on first use, off the event loop (a JournalError then blocks live publishing)."""
         if self._journal is None:
             path = Path(self.settings.state_dir) / "journal.sqlite3"
-            journal = Journal(path, clock=self.clock)
-            journal.recover()
-            self._journal = journal
+            self._journal = SqliteJournal(path, clock=self.clock, recover_on_open=True)
         return self._journal
 
     async def aclose(self) -> None:
         await self.client.aclose()
         if self._journal is not None:
-            self._journal.close()
+            await self._journal.aclose()
 
 
 def state(ctx: Context[Any, Any]) -> ServerState:

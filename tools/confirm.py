@@ -26,7 +26,8 @@ from mcp.server.mcpserver.resolve import Elicit
 from pydantic import BaseModel, Field
 
 from postqued.errors import LocalError
-from tools.common import state
+
+from .common import state
 
 
 class Confirm(BaseModel):

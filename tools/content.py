@@ -12,8 +12,9 @@ from postqued.api.shape import Checked
 from postqued.errors import LocalError, redact
 from postqued.models import ContentAsset, MimeType, UploadComplete
 from postqued.uploads import ProgressThrottle
-from tools.accounts import WorkspaceArg
-from tools.common import Toolset, UuidId, state
+
+from .accounts import WorkspaceArg
+from .common import Toolset, UuidId, state
 
 TOOLS = Toolset("content")
 
@@ -41,8 +42,13 @@ class ContentView(Checked):
 class UploadResult(BaseModel):
     content: ContentView
     deduplicated: bool = Field(description="True when the same bytes were already uploaded; nothing was sent.")
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the local file (of the original when it was converted).")
     bytes_sent: int
+    converted_from: str | None = Field(
+        default=None,
+        description="Set when the file was converted on this machine before upload, e.g. 'image/heic': an "
+        "upright JPEG without location data was uploaded; the original file is unchanged.",
+    )
     sandbox: bool
 
 
@@ -80,7 +86,8 @@ async def upload_media(
     path: Annotated[
         str,
         Field(
-            description="A local file in the allowed media folders: mp4, mov, webm, jpeg, png, webp or gif.",
+            description="A local file in the allowed media folders: mp4, mov, webm, jpeg, png, webp or gif; "
+            "a HEIC/HEIF photo is converted to JPEG first.",
             min_length=1,
             max_length=4096,
         ),
@@ -103,6 +110,7 @@ async def upload_media(
         deduplicated=outcome.deduplicated,
         sha256=outcome.sha256,
         bytes_sent=outcome.bytes_sent,
+        converted_from=outcome.converted_from,
         sandbox=st.sandbox,
     )
 
@@ -234,5 +242,5 @@ async def delete_content(
     tell the user."""
     st = state(ctx)
     deleted = await st.client.delete_content(content_id, workspace_id=workspace_id)
-    st.uploader.forget(content_id)
+    await st.uploader.forget(content_id)
     return DeleteResult(content_id=content_id, deleted=deleted)

@@ -16,9 +16,10 @@ from postqued.api import engagement
 from postqued.api.engagement import Comment, EngagementItem
 from postqued.api.shape import Checked
 from postqued.text import shown
-from tools.accounts import WorkspaceArg
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("engagement")
 

@@ -11,9 +11,10 @@ from pydantic import Field
 from postqued.api import providers
 from postqued.api.providers import AudioTrack, Entry
 from postqued.api.shape import Checked
-from tools.accounts import WorkspaceArg
-from tools.admin import AccountIdArg
-from tools.common import Toolset, state
+
+from .accounts import WorkspaceArg
+from .admin import AccountIdArg
+from .common import Toolset, state
 
 TOOLS = Toolset("providers")
 

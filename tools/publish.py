@@ -14,11 +14,12 @@ from postqued.api.shape import Checked
 from postqued.errors import BadRequestError, LocalError, PostQuedError
 from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
-from postqued.publishing import Plan
+from postqued.publishing import Plan, scheduled_until
 from postqued.text import shown
-from tools.accounts import WorkspaceArg
-from tools.common import Toolset, UuidId, state, tool_errors
-from tools.confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
+
+from .accounts import WorkspaceArg
+from .common import Toolset, UuidId, state, tool_errors
+from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
 
 TOOLS = Toolset("publish")
 
@@ -249,9 +250,9 @@ async def ask_approval(
     st = state(ctx)
     if dry_run:
         return NoQuestion(reason="not_needed")
-    if isinstance(plan, Rejected) or not st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+    if isinstance(plan, Rejected) or not await st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
         return NoQuestion(reason="invalid_request")  # the body refuses it; nobody is asked about it
-    if not plan.needs_confirmation(st.settings.confirm) or st.publisher.already_sent(plan):
+    if not plan.needs_confirmation(st.settings.confirm) or await st.publisher.already_sent(plan):
         return NoQuestion(reason="not_needed")
     return ask(ctx, approval_message(plan))
 
@@ -288,14 +289,6 @@ def _extra(model: BaseModel, *keys: str) -> Any:
     return next((extra[k] for k in keys if k in extra), None)
 
 
-def _times(targets: Sequence[PlannedTarget | TargetView], now: datetime) -> str | None:
-    """When the scheduled targets go out: ``T`` or ``between T1 and T2``; None when none is scheduled."""
-    later = sorted({t.dispatch_at for t in targets if t.dispatch_at is not None and t.dispatch_at > now})
-    if not later:
-        return None
-    return later[0].isoformat() if len(later) == 1 else f"between {later[0].isoformat()} and {later[-1].isoformat()}"
-
-
 def live_next_step(targets: Sequence[PlannedTarget], now: datetime) -> str:
     """After a live publish: wait for what goes out now; for what is scheduled, say when to look again."""
     current = [t for t in targets if t.dispatch_at is None or t.dispatch_at <= now]
@@ -310,33 +303,34 @@ def live_next_step(targets: Sequence[PlannedTarget], now: datetime) -> str:
             "Call wait_for_publish(publish_id) until each target is terminal: published for a direct post, "
             "sent for a draft."
         )
-    when = _times(targets, now)
-    if when is not None:
+    later = sorted({t.dispatch_at for t in targets if t.dispatch_at is not None and t.dispatch_at > now})
+    if later:
         which = "The scheduled targets go" if current else "Scheduled: it goes"
+        first = " (the first)" if len(later) > 1 else ""
         steps.append(
-            f"{which} out {'' if when.startswith('between') else 'at '}{when}: tell the user; do not wait for it "
-            "now, check with get_publish_status(publish_id) after that time."
+            f"{which} out at {later[0].isoformat()}{first}: tell the user; do not wait for it now, check with "
+            "get_publish_status(publish_id) after that time."
         )
     steps.append("Never publish it again.")
     return " ".join(steps)
 
 
-def status_next_step(view: PublishView, now: datetime, *, poll_after: datetime | None = None) -> str:
+def status_next_step(status: PublishStatus, now: datetime, *, poll_after: datetime | None = None) -> str:
     """After a status read or a wait."""
-    if view.terminal:
+    if status.terminal:
         return FINAL
-    unfinished = [t for t in view.targets if not t.terminal]
-    if unfinished and all(t.status == "scheduled" for t in unfinished):
-        when = _times(unfinished, now) or "at its dispatch_at"
+    until = scheduled_until(status)
+    if until is not None and until > now:
         return (
-            f"Scheduled ({when}): nothing to wait for now; check with get_publish_status after that time. "
-            "To cancel, only on the user's word: cancel_publish_target(target id) or cancel_publish(publish_id)."
+            f"Scheduled: the next target goes out at {until.isoformat()}; nothing to wait for now, check with "
+            "get_publish_status after that time. To cancel, only on the user's word: "
+            "cancel_publish_target(target id) or cancel_publish(publish_id)."
         )
     again = f"after {poll_after.isoformat()}" if poll_after is not None else "to follow it"
     return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
 
 
-async def _usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
+async def account_usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
     """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
     try:
         accounts = await state(ctx).client.list_accounts(workspace_id=workspace_id)
@@ -404,7 +398,7 @@ async def publish_content(
             next_step="Show the user this plan. If they approve, call publish_content again with the same "
             "arguments and dry_run=false.",
         )
-    st.publisher.require_fresh_plan(plan)
+    await st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")
     outcome = await st.publisher.publish(plan, idempotency_key)
     s = outcome.status
@@ -441,9 +435,9 @@ async def get_publish_status(
     next_step says."""
     st = state(ctx)
     status = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return PublishStatusResult(
-        **view.model_dump(), next_step=status_next_step(view, st.clock.now()), sandbox=st.sandbox
+        **view.model_dump(), next_step=status_next_step(status, st.clock.now()), sandbox=st.sandbox
     )
 
 
@@ -465,12 +459,12 @@ async def wait_for_publish(
     status, timed_out, poll_after = await st.publisher.wait(
         publish_id, budget=timeout_seconds, workspace_id=workspace_id, on_poll=on_poll
     )
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return WaitResult(
         **view.model_dump(),
         timed_out=timed_out,
         poll_after=poll_after,
-        next_step=status_next_step(view, st.clock.now(), poll_after=poll_after),
+        next_step=status_next_step(status, st.clock.now(), poll_after=poll_after),
         sandbox=st.sandbox,
     )
 
@@ -486,7 +480,7 @@ async def list_publish_requests(
     and time; both dates or neither. Next: get_publish_status, or a cancel on the user's word."""
     st = state(ctx)
     items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
-    usernames = await _usernames(ctx, workspace_id) if items else {}
+    usernames = await account_usernames(ctx, workspace_id) if items else {}
     return PublishListResult(
         requests=[PublishView.of(s, usernames) for s in items],
         next_step="Tell the user which post is which (caption, account, time). Cancel or move one only on their "
@@ -579,5 +573,5 @@ async def list_publish_journal(
 ) -> JournalResult:
     """Before posting again after an error: what this machine sent, newest first. Next: for unknown (answer
     lost) get_publish_status, or repeat the same publish_content call."""
-    entries = state(ctx).journal().list_entries(limit=limit, status=status)
+    entries = await state(ctx).journal().list_entries(limit=limit, status=status)
     return JournalResult(entries=[JournalEntryView.of(e) for e in entries])

@@ -19,8 +19,9 @@ from postqued.api.shape import Checked
 from postqued.api.team import Invitation, Member, MembershipType, Role
 from postqued.errors import LocalError
 from postqued.text import shown
-from tools.accounts import WorkspaceArg
-from tools.approvals import (
+
+from .accounts import WorkspaceArg
+from .approvals import (
     ActionResult,
     CommentArg,
     PostIdArg,
@@ -34,8 +35,8 @@ from tools.approvals import (
     next_step,
     suggestion_input,
 )
-from tools.common import ID_PATTERN, Toolset, state
-from tools.confirm import ConfirmArg, Outcome, Question, ask, require
+from .common import ID_PATTERN, Toolset, state
+from .confirm import ConfirmArg, Outcome, Question, ask, require
 
 TOOLS = Toolset("team")
 

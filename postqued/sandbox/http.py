@@ -59,7 +59,7 @@ class Ctx:
     storage: Storage
     faults: FaultBook
     api_key: str
-    _json: dict[str, Any] | None = None
+    _json: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -124,6 +124,11 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[Reply]]
+
+
+def by_name(*handlers: Handler) -> dict[str, Handler]:
+    """Handlers registered under their own names, which are the names of the routes they answer."""
+    return {handler.__name__: handler for handler in handlers}
 
 
 def invalid(path: str, message: str, code: str = "VALIDATION_ERROR") -> ApiFail:

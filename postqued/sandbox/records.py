@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from postqued.api.operations import endpoints
 from postqued.sandbox.common import MIME_TYPES, iso
+
+_CONTENT_FILE = endpoints("v2")["content_file"].path  # where an asset's bytes are served
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class ContentAsset:
         """The spec's ``ContentAsset`` (plus ``alt``)."""
         return {
             "id": self.id,
-            "url": f"{base_url}/v2/content/{self.id}/file",
+            "url": base_url + _CONTENT_FILE.replace("{id}", self.id),
             "mediaType": self.media_type,
             "mimeType": self.mime_type,
             "filename": self.filename,

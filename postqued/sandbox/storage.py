@@ -21,6 +21,7 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 HEAD_BYTES = 64
+STORAGE_PREFIX = "/_storage/"  # the simulator's own storage endpoint (not a PostQued route)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Storage:
 
     def presigned_url(self, base_url: str, key: str, content_type: str, expires: int) -> str:
         sig = self.signature(key, content_type, expires)
-        return f"{base_url}/_storage/{quote(key)}?expires={expires}&signature={sig}"
+        return f"{base_url}{STORAGE_PREFIX}{quote(key)}?expires={expires}&signature={sig}"
 
     def writer(self, key: str, content_type: str) -> ObjectWriter:
         return ObjectWriter(self, key, content_type)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from postqued.sandbox.common import ApiFail, stable_id
-from postqued.sandbox.http import Ctx, Handler, Reply, json_reply
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, json_reply
 
 
 async def ping(ctx: Ctx) -> Reply:
@@ -54,9 +54,6 @@ async def v1_platform_accounts(ctx: Ctx) -> Reply:
 
 
 HANDLERS: dict[str, Handler] = {
-    "ping": ping,
-    "context": context,
-    "integrations": integrations,
-    "creator_info": creator_info,
+    **by_name(ping, context, integrations, creator_info),
     "v1_platform_accounts": v1_platform_accounts,
 }

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from postqued.sandbox.common import ApiFail, iso
-from postqued.sandbox.http import Ctx, Handler, Reply, json_reply, text_field
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, json_reply, text_field
 from postqued.sandbox.records import Workspace
 
 
@@ -88,10 +88,6 @@ async def integration_delete(ctx: Ctx) -> Reply:
     return json_reply({"success": True})
 
 
-HANDLERS: dict[str, Handler] = {
-    "workspace_create": workspace_create,
-    "billing": billing,
-    "billing_capabilities": billing_capabilities,
-    "billing_usage": billing_usage,
-    "integration_delete": integration_delete,
-}
+HANDLERS: dict[str, Handler] = by_name(
+    workspace_create, billing, billing_capabilities, billing_usage, integration_delete
+)

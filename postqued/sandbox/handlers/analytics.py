@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from postqued.sandbox.common import ApiFail, derived_number, iso, stable_id
-from postqued.sandbox.http import Ctx, Handler, Reply, invalid, json_reply
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, invalid, json_reply
 from postqued.sandbox.records import Account
 
 ANALYTICS_PLATFORMS = ("tiktok", "facebook", "instagram", "threads", "youtube")
@@ -105,7 +105,4 @@ async def analytics_videos(ctx: Ctx) -> Reply:
     return json_reply({"videos": videos, "cursor": str(end) if more else None, "hasMore": more})
 
 
-HANDLERS: dict[str, Handler] = {
-    "analytics_posts": analytics_posts,
-    "analytics_videos": analytics_videos,
-}
+HANDLERS: dict[str, Handler] = by_name(analytics_posts, analytics_videos)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from postqued.sandbox.common import PLATFORMS, ApiFail, iso, parse_time
-from postqued.sandbox.http import Ctx, Handler, Reply, invalid, json_reply, optional_text_field, text_field
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, invalid, json_reply, optional_text_field, text_field
 from postqued.sandbox.records import (
     ApprovalPostRec,
     ParsedTarget,
@@ -374,24 +374,24 @@ async def client_approve(ctx: Ctx) -> Reply:
     return _post_answer(ctx, post, key="review")
 
 
-HANDLERS: dict[str, Handler] = {
-    "posts": posts,
-    "post_create": post_create,
-    "post_get": post_get,
-    "post_revision": post_revision,
-    "post_suggestion": post_suggestion,
-    "post_suggestion_accept": post_suggestion_accept,
-    "post_suggestion_decline": post_suggestion_decline,
-    "post_comment": post_comment,
-    "post_submit": post_submit,
-    "post_request_changes": post_request_changes,
-    "post_approve": post_approve,
-    "post_schedule": post_schedule,
-    "post_publish": post_publish,
-    "client_reviews": client_reviews,
-    "client_review_get": client_review_get,
-    "client_suggestion": client_suggestion,
-    "client_comment": client_comment,
-    "client_request_changes": client_request_changes,
-    "client_approve": client_approve,
-}
+HANDLERS: dict[str, Handler] = by_name(
+    posts,
+    post_create,
+    post_get,
+    post_revision,
+    post_suggestion,
+    post_suggestion_accept,
+    post_suggestion_decline,
+    post_comment,
+    post_submit,
+    post_request_changes,
+    post_approve,
+    post_schedule,
+    post_publish,
+    client_reviews,
+    client_review_get,
+    client_suggestion,
+    client_comment,
+    client_request_changes,
+    client_approve,
+)

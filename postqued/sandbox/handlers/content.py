@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from postqued.sandbox.common import ALT_MAX, ApiFail
-from postqued.sandbox.http import Ctx, Handler, Reply, json_reply
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, json_reply
 
 
 async def content_list(ctx: Ctx) -> Reply:
@@ -80,10 +80,4 @@ async def content_delete(ctx: Ctx) -> Reply:
     return json_reply({"success": True})
 
 
-HANDLERS: dict[str, Handler] = {
-    "content_list": content_list,
-    "content_get": content_get,
-    "content_file": content_file,
-    "content_update": content_update,
-    "content_delete": content_delete,
-}
+HANDLERS: dict[str, Handler] = by_name(content_list, content_get, content_file, content_update, content_delete)

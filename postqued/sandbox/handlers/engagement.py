@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from postqued.sandbox.common import ApiFail, iso
-from postqued.sandbox.http import Ctx, Handler, Reply, invalid, json_reply, text_field
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, invalid, json_reply, text_field
 from postqued.sandbox.records import CommentRec, EngagementPost
 
 
@@ -124,11 +124,6 @@ async def engagement_delete(ctx: Ctx) -> Reply:
     return json_reply({"success": True})
 
 
-HANDLERS: dict[str, Handler] = {
-    "engagement": engagement,
-    "engagement_reply": engagement_reply,
-    "engagement_comment": engagement_comment,
-    "engagement_hide": engagement_hide,
-    "engagement_like": engagement_like,
-    "engagement_delete": engagement_delete,
-}
+HANDLERS: dict[str, Handler] = by_name(
+    engagement, engagement_reply, engagement_comment, engagement_hide, engagement_like, engagement_delete
+)

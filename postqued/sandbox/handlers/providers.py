@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from postqued.sandbox.common import ApiFail, derived_number, stable_id
-from postqued.sandbox.http import Ctx, Handler, Reply, json_reply
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, json_reply
 from postqued.sandbox.records import Account
 
 SUBREDDITS = (
@@ -104,10 +104,6 @@ async def pinterest_boards(ctx: Ctx) -> Reply:
     return json_reply({"boards": boards[:limit]})
 
 
-HANDLERS: dict[str, Handler] = {
-    "instagram_audio": instagram_audio,
-    "reddit_subreddits": reddit_subreddits,
-    "reddit_restrictions": reddit_restrictions,
-    "linkedin_companies": linkedin_companies,
-    "pinterest_boards": pinterest_boards,
-}
+HANDLERS: dict[str, Handler] = by_name(
+    instagram_audio, reddit_subreddits, reddit_restrictions, linkedin_companies, pinterest_boards
+)

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from postqued.sandbox.common import IDEMPOTENCY_TTL, ApiFail, iso, parse_time
-from postqued.sandbox.http import Ctx, Handler, Reply, json_reply
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, json_reply
 from postqued.sandbox.records import IdempotencyRecord, PublishRequest
 from postqued.sandbox.validation import parse_publish
 
@@ -176,13 +176,15 @@ async def publish_delete(ctx: Ctx) -> Reply:
 
 
 HANDLERS: dict[str, Handler] = {
-    "publish": publish,
+    **by_name(
+        publish,
+        publish_list,
+        publish_get,
+        v1_publish_get,
+        publish_cancel,
+        target_cancel,
+        target_reschedule,
+        publish_delete,
+    ),
     "v1_publish": publish,
-    "publish_list": publish_list,
-    "publish_get": publish_get,
-    "v1_publish_get": v1_publish_get,
-    "publish_cancel": publish_cancel,
-    "target_cancel": target_cancel,
-    "target_reschedule": target_reschedule,
-    "publish_delete": publish_delete,
 }

@@ -7,7 +7,7 @@ import uuid
 
 from postqued.sandbox.common import ApiFail
 from postqued.sandbox.handlers.approvals import find_post
-from postqued.sandbox.http import Ctx, Handler, Reply, invalid, json_reply, text_field
+from postqued.sandbox.http import Ctx, Handler, Reply, by_name, invalid, json_reply, text_field
 from postqued.sandbox.records import InvitationRec, MemberRec
 
 ROLES = ("admin", "editor", "reviewer", "viewer")
@@ -135,14 +135,14 @@ async def member_remove(ctx: Ctx) -> Reply:
     return json_reply({"success": True})
 
 
-HANDLERS: dict[str, Handler] = {
-    "post_reviewers": post_reviewers,
-    "reviewer_invite": reviewer_invite,
-    "reviewer_invitation_revoke": reviewer_invitation_revoke,
-    "reviewer_remove": reviewer_remove,
-    "collaborators": collaborators,
-    "invitation_create": invitation_create,
-    "invitation_revoke": invitation_revoke,
-    "member_update": member_update,
-    "member_remove": member_remove,
-}
+HANDLERS: dict[str, Handler] = by_name(
+    post_reviewers,
+    reviewer_invite,
+    reviewer_invitation_revoke,
+    reviewer_remove,
+    collaborators,
+    invitation_create,
+    invitation_revoke,
+    member_update,
+    member_remove,
+)

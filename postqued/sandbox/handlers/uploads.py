@@ -17,7 +17,7 @@ from postqued.sandbox.common import (
     ApiFail,
     iso,
 )
-from postqued.sandbox.http import Ctx, Drop, Handler, Reply, json_reply, optional_int, required_str
+from postqued.sandbox.http import Ctx, Drop, Handler, Reply, by_name, json_reply, optional_int, required_str
 from postqued.sandbox.records import ContentAsset
 from postqued.sandbox.storage import image_dimensions, same_family, sniff_mime
 
@@ -222,10 +222,7 @@ async def v1_upload_image(ctx: Ctx) -> Reply:
 
 
 HANDLERS: dict[str, Handler] = {
-    "content_upload": content_upload,
+    **by_name(content_upload, storage_put, content_complete, v1_upload_image),
     "v1_content_upload": content_upload,
-    "storage_put": storage_put,
-    "content_complete": content_complete,
     "v1_content_complete": content_complete,
-    "v1_upload_image": v1_upload_image,
 }

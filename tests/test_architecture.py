@@ -1,0 +1,30 @@
+"""The direction of imports and the size of the server's modules.
+
+Imports flow one way: command line and transports -> MCP tools -> core (``postqued``, which never imports
+``mcp``). The contracts live in pyproject.toml (``[tool.importlinter]``) and are checked here by import-linter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 600
+
+
+def test_import_contracts_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    status = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "3 kept, 0 broken" in out, out
+
+
+@pytest.mark.parametrize("folder", ["postqued_mcp", "tools"])
+def test_server_modules_have_one_job_each(folder: str) -> None:
+    """No module of the server package or of the tools is over 600 lines."""
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (ROOT / folder).glob("*.py")}
+    assert sizes
+    assert not {name: n for name, n in sizes.items() if n > MAX_LINES}, sizes
