@@ -280,7 +280,7 @@ async def test_waiting_fields_only_on_waits(host: Client) -> None:
 
 async def test_caption_is_required_on_every_target_drafts_too(host: Client, sandbox: Sandbox) -> None:
     tools = {t.name: t for t in (await host.list_tools()).tools}
-    schema = tools["publish_content"].input_schema["$defs"]["TargetInput"]
+    schema = tools["publish_content"].input_schema["properties"]["targets"]["items"]  # inlined: no $ref
     assert "caption" in schema["required"] and "drafts too" in schema["properties"]["caption"]["description"]
     draft = {k: v for k, v in target(sandbox.tiktok_public_id, "draft").items() if k != "caption"}
     text = await error_text(host, "publish_content", content_ids=[], targets=[draft])

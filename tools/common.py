@@ -7,7 +7,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -19,10 +18,12 @@ from postqued.api.operations import supports
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import LocalError, PostQuedError
-from postqued.journal import Journal, SqliteJournal
+from postqued.journal import Journal, open_journal
 from postqued.publishing import Publisher
 from postqued.settings import Settings
 from postqued.uploads import Uploader
+
+from .schemas import advertise
 
 log = logging.getLogger("postqued.tools")
 
@@ -62,8 +63,7 @@ class ServerState:
     def journal(self) -> Journal:
         """The journal; it opens on first use, off the event loop (a JournalError then blocks live publishing)."""
         if self._journal is None:
-            path = Path(self.settings.state_dir) / "journal.sqlite3"
-            self._journal = SqliteJournal(path, clock=self.clock, recover_on_open=True)
+            self._journal = open_journal(self.settings, self.clock)
         return self._journal
 
     async def aclose(self) -> None:
@@ -164,64 +164,6 @@ class Toolset:
                 if not all(supports(settings.api_version, r) for r in spec.routes):
                     continue
                 server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
-                _compact_registered(server, spec.name)
+                advertise(server, spec.name)
                 names.append(spec.name)
         return names
-
-
-# --- tools/list size -----------------------------------------------------------------------------
-
-_NAME_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})  # keys are names, not keywords
-_DATA = frozenset({"default", "const", "enum", "examples"})  # values are data, not schemas
-_NULL: dict[str, Any] = {"type": "null"}
-
-
-def compact_schema(node: Any) -> Any:
-    """The same JSON Schema in fewer bytes: what the model does not need goes, every constraint stays.
-
-    Drops ``title`` annotations (pydantic derives them from the names) and ``"default": null`` (an optional
-    property is null when omitted), and writes ``anyOf: [X, {"type": "null"}]`` as X with
-    ``"type": [t, "null"]`` when X is a plain typed schema (its pattern, lengths, ranges and format apply
-    to the non-null type only, so the two accept exactly the same values; an enum gains ``null``).
-    """
-    if isinstance(node, list):
-        return [compact_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
-            continue
-        if key in _NAME_MAPS and isinstance(value, dict):
-            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
-        elif key in _DATA:
-            out[key] = value
-        else:
-            out[key] = compact_schema(value)
-    branches = out.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
-        other = branches[1] if branches[0] == _NULL else branches[0]
-        if (
-            isinstance(other, dict)
-            and isinstance(other.get("type"), str)
-            and other["type"] != "null"
-            and "const" not in other
-            and not (set(other) & (set(out) - {"anyOf"}))
-        ):
-            merged = {**other, "type": [other["type"], "null"]}
-            if "enum" in merged:
-                merged["enum"] = [*merged["enum"], None]
-            out = {**{k: v for k, v in out.items() if k != "anyOf"}, **merged}
-    return out
-
-
-def _compact_registered(server: MCPServer[Any], name: str) -> None:
-    """Compact a registered tool's advertised schemas (arguments are still validated by its pydantic model)."""
-    tool = server._tool_manager.get_tool(name)
-    if tool is None:
-        return
-    tool.parameters = compact_schema(tool.parameters)
-    if tool.description:  # docstring indentation is bytes the model pays for and never reads
-        tool.description = " ".join(tool.description.split())
-    if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -35,7 +36,7 @@ class TargetInput(BaseModel):
     )
     caption: str = Field(min_length=1, max_length=63206, description="Required on every target, drafts too.")
     dispatch_at: datetime | None = Field(
-        default=None, description="Offset-aware ISO 8601 time to schedule, e.g. 2026-12-01T09:00:00Z; null = now."
+        default=None, description="Offset-aware ISO 8601 time to schedule, e.g. 2026-12-01T09:00:00Z; omit: now."
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
@@ -94,7 +95,7 @@ class TargetView(BaseModel):
     dispatch_at: datetime | None = None
     published_at: datetime | None = Field(default=None, description="Set once status is published (never for drafts).")
     provider_post_id: str | None = None
-    error: Any = None
+    error: str | dict[str, Any] | None = None  # PostQued's reason, as sent (any other JSON as text)
 
     @classmethod
     def of(cls, t: TargetStatus, usernames: dict[str, str]) -> TargetView:
@@ -110,7 +111,7 @@ class TargetView(BaseModel):
             dispatch_at=t.dispatch_at,
             published_at=t.published_at if t.status == "published" else None,  # a draft is sent, never published
             provider_post_id=t.provider_post_id,
-            error=t.error,
+            error=t.error if t.error is None or isinstance(t.error, str | dict) else json.dumps(t.error),
         )
 
 
@@ -529,16 +530,18 @@ async def reschedule_publish_target(
     ctx: Context[Any, Any],
     target_id: TargetIdArg,
     dispatch_at: Annotated[
-        datetime | None, Field(description="New offset-aware ISO 8601 time in the future, or null to send now.")
-    ],
+        datetime | None, Field(description="New offset-aware ISO 8601 time in the future; omit it to send now.")
+    ] = None,
     workspace_id: WorkspaceArg = None,
 ) -> ActionResult:
-    """When the user wants a queued or scheduled target at another time (null: now). Next:
+    """When the user wants a queued or scheduled target at another time (no dispatch_at: now). Next:
     get_publish_status after it."""
     st = state(ctx)
     if dispatch_at is not None and dispatch_at.utcoffset() is not None and dispatch_at <= st.clock.now():
         raise LocalError(
-            "dispatch_at is in the past.", code="INVALID_DISPATCH_AT", next_step="Pass a future time, or null for now."
+            "dispatch_at is in the past.",
+            code="INVALID_DISPATCH_AT",
+            next_step="Pass a future time, or omit it for now.",
         )
     await st.client.reschedule_target(target_id, dispatch_at, workspace_id=workspace_id)
     when = dispatch_at.isoformat() if dispatch_at is not None else "now"
