@@ -21,6 +21,9 @@ from postqued import __version__
 from postqued.api.fields import items, obj
 from postqued.api.operations import Operation, endpoints, operation
 from postqued.api.retry import (
+    BucketStore as BucketStore,  # re-exported: the journal's shared buckets implement it
+)
+from postqued.api.retry import (
     RateLimiter,
     RetryPolicy,
     calculate_retry_timeout,
@@ -225,12 +228,11 @@ class PostQuedClient:
         sent_once = False
         while True:
             try:
-                await self._wait_for_bucket(route.bucket)
+                await self._wait_for_bucket(route.bucket)  # and takes one send from it
             except RateLimitedError as exc:
                 if sent_once and keeps_outcome:  # an earlier attempt may have been processed
                     raise self._unknown(exc, route) from None
                 raise
-            self.limiter.take(route.bucket)
             try:
                 response = await self.api.request(
                     route.method, path, params=query, content=content, headers=headers, files=files
@@ -315,7 +317,7 @@ class PostQuedClient:
         return error
 
     async def _wait_for_bucket(self, bucket: str | None) -> None:
-        while (delay := self.limiter.delay(bucket)) > 0:
+        while (delay := await self.limiter.reserve(bucket)) > 0:
             if delay > self.retry.max_retry_wait:
                 raise RateLimitedError(
                     f"The local {bucket!r} rate limit is exhausted; nothing was sent.",

@@ -15,8 +15,9 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
+from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
-from postqued.errors import ConfigError, JournalError
+from postqued.errors import ConfigError, JournalError, RateLimitedError
 from postqued.journal import SqliteJournal, open_journal
 from postqued.journal.postgres import POSTGRES_SCHEMA_VERSION, PostgresJournal, safe_url
 from postqued.sandbox import Sandbox
@@ -47,7 +48,7 @@ async def test_replicas_starting_together_create_the_schema_once() -> None:
         for j in journals:
             await j.aclose()
     assert len({k.idempotency_key for k in keys}) == 1
-    assert tables(url) == {"versions": 1, "version": POSTGRES_SCHEMA_VERSION, "tables": 4}
+    assert tables(url) == {"versions": 1, "version": POSTGRES_SCHEMA_VERSION, "tables": 5}
     async with PostgresJournal(url) as again:  # opening a current schema changes nothing
         assert [e.digest for e in await again.list_entries()] == ["d"]
     assert tables(url)["versions"] == 1
@@ -125,3 +126,45 @@ async def test_an_unreachable_database_refuses_to_publish_and_keeps_serving_read
     assert not sandbox.publish_requests
     status = await unreachable.call_tool("list_publish_requests", {})
     assert not status.is_error, status.content
+
+
+async def test_rate_limit_buckets_are_shared_by_the_replicas_of_one_key(tmp_path: Path) -> None:
+    """Two clients (two replicas) with the same key and database: together they stay under the limit."""
+    url = fresh_postgres_url()
+    clock = ManualClock()
+    with Sandbox(clock=clock, rate_limits=None) as sb:
+        settings = make_settings(tmp_path, rate_limits={"read": 3}, max_retry_wait=0.0)
+        async with PostgresJournal(url) as journal:
+            replicas = [PostQuedClient(settings, transport=sb.transport(), clock=clock) for _ in range(2)]
+            for client in replicas:
+                client.limiter.store = journal.bucket_store("key-digest")
+            answered, refused = 0, []
+            for n in range(6):
+                try:
+                    await replicas[n % 2].list_workspaces(refresh=True)
+                    answered += 1
+                except RateLimitedError as exc:
+                    refused.append(exc)
+            other = PostQuedClient(settings, transport=sb.transport(), clock=clock)
+            other.limiter.store = journal.bucket_store("another-key-digest")
+            await other.list_workspaces()  # another key has its own buckets
+            for client in [*replicas, other]:
+                await client.aclose()
+    assert answered == 3 and len(refused) == 3
+    assert {e.code for e in refused} == {"RATE_LIMITED_LOCAL"} and all(e.retry_at for e in refused)
+    assert len(sb.requests("context")) == 4  # the refused calls never left
+
+
+async def test_shared_buckets_fall_back_to_the_local_count_when_the_database_is_down(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with Sandbox(clock=clock, rate_limits=None) as sb:
+        settings = make_settings(tmp_path, rate_limits={"read": 2}, max_retry_wait=0.0)
+        down = PostgresJournal(f"postgresql://postqued@127.0.0.1:{free_port()}/postqued", timeout=1)
+        async with PostQuedClient(settings, transport=sb.transport(), clock=clock) as client:
+            client.limiter.store = down.bucket_store("key-digest")
+            await client.list_workspaces(refresh=True)
+            await client.list_workspaces(refresh=True)
+            with pytest.raises(RateLimitedError):
+                await client.list_workspaces(refresh=True)
+        await down.aclose()
+    assert len(sb.requests("context")) == 2

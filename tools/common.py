@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,9 @@ class ServerState:
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.client, self.journal, self.clock, self.settings)
         self.uploader = Uploader(self.client, self.journal, self.settings)
+        if self.settings.api_key is not None:  # replicas sharing a key share its buckets (team journal)
+            scope = hashlib.sha256(self.settings.api_key.get_secret_value().encode()).hexdigest()
+            self.client.limiter.store = self.journal().bucket_store(scope)
 
     def journal(self) -> Journal:
         """The journal; it opens on first use, off the event loop (a JournalError then blocks live publishing)."""

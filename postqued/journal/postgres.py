@@ -96,6 +96,15 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX postqued_uploads_by_content ON postqued_uploads (identity, content_id);
     """,
+    # 2: rate-limit buckets shared by every replica of one PostQued key (scope: the key's SHA-256)
+    """
+    CREATE TABLE postqued_rate_sends (
+        scope    text NOT NULL,
+        bucket   text NOT NULL,
+        sent_at  timestamptz NOT NULL
+    );
+    CREATE INDEX postqued_rate_sends_by_bucket ON postqued_rate_sends (scope, bucket, sent_at);
+    """,
 )
 POSTGRES_SCHEMA_VERSION = len(_MIGRATIONS)
 _LATEST = (
@@ -195,6 +204,36 @@ async def _lock(conn: Conn, *parts: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("\x1f".join(parts),))
 
 
+class SharedBuckets:
+    """Rate-limit buckets in the database (see ``postqued.client.BucketStore``): every replica that uses
+    the same PostQued key counts against one window. Time is the database's, so replicas' clocks may differ."""
+
+    def __init__(self, journal: PostgresJournal, scope: str) -> None:
+        self._journal = journal
+        self._scope = scope
+
+    async def reserve(self, bucket: str, limit: int, window: float) -> float:
+        async with self._journal._conn("rate_limit", write=True) as conn:
+            await _lock(conn, "rate", self._scope, bucket)
+            row = await conn.execute(
+                "WITH now AS (SELECT clock_timestamp() AS t), gone AS (DELETE FROM postqued_rate_sends "
+                "WHERE scope = %s AND bucket = %s AND sent_at <= (SELECT t FROM now) - %s) "
+                "SELECT (SELECT t FROM now) AS now, count(*) AS sent, min(sent_at) AS oldest FROM postqued_rate_sends "
+                "WHERE scope = %s AND bucket = %s AND sent_at > (SELECT t FROM now) - %s",
+                (self._scope, bucket, timedelta(seconds=window), self._scope, bucket, timedelta(seconds=window)),
+            )
+            found = await row.fetchone()
+            assert found is not None
+            if int(found["sent"]) < limit:
+                await conn.execute(
+                    "INSERT INTO postqued_rate_sends (scope, bucket, sent_at) VALUES (%s, %s, %s)",
+                    (self._scope, bucket, found["now"]),
+                )
+                return 0.0
+            wait: timedelta = found["oldest"] + timedelta(seconds=window) - found["now"]
+            return max(wait.total_seconds(), 0.001)
+
+
 class PostgresJournal(Journal):
     """The journal in a PostgreSQL database, shared by every replica that points at it."""
 
@@ -225,6 +264,9 @@ class PostgresJournal(Journal):
 
     async def open(self) -> None:
         await self._shared.open()
+
+    def bucket_store(self, scope: str) -> SharedBuckets:
+        return SharedBuckets(self, scope)
 
     async def aclose(self) -> None:
         await self._shared.close()
