@@ -16,6 +16,7 @@ from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.app import build_server
+from tests.openapikit import load_document
 
 # Property tests are reproducible in the default run (HYPOTHESIS_PROFILE=long in the fuzz suites explores).
 hypothesis.settings.register_profile("reproducible", derandomize=True, database=None, deadline=None)
@@ -30,6 +31,12 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     """Every coroutine test runs under anyio (fixtures and test share one task, as the MCP SDK needs)."""
     if name.startswith("test") and inspect.iscoroutinefunction(obj):
         pytest.mark.anyio(obj)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """PostQued's OpenAPI document, kept beside the repository (never inside it); the test skips without it."""
+    return load_document()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from mcp import Client, StdioServerParameters
 
 from postqued.journal import Journal
 from postqued.sandbox import SANDBOX_API_KEY, LedgerEntry, Sandbox, run_in_thread
-from tests.test_server import call
+from tests.mcpkit import call
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD_SECONDS = 1.5  # how long the sandbox holds the live publish before committing it

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import httpx2
@@ -22,27 +21,14 @@ from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.app import build_server, sandbox_settings
 from postqued_mcp.demo import run_demo
+from tests.mcpkit import call, chain, draft_target
 from tests.servekit import ROOT, free_port, http_server, server_env
-from tests.test_server import call, draft_target
 
 
 def sandbox_env(tmp_path: Path, media_dir: Path, **extra: str) -> dict[str, str]:
     return server_env(
         POSTQUED_STATE_DIR=str(tmp_path / "state"), POSTQUED_MEDIA_DIRS=str(media_dir), POSTQUED_SANDBOX="true", **extra
     )
-
-
-async def chain(client: Client, media_dir: Path) -> dict[str, Any]:
-    """upload -> accounts -> creator info -> dry run -> live draft -> wait; returns the final status."""
-    up = await call(client, "upload_media", path=str(media_dir / "video.mp4"))
-    accounts = (await call(client, "list_accounts", platform="tiktok"))["accounts"]
-    account = next(a for a in accounts if a["username"] == "@sandbox_creator")
-    info = await call(client, "get_creator_info", account_id=account["id"])
-    assert "SELF_ONLY" in info["privacy_level_options"]
-    args = {"content_ids": [up["content"]["id"]], "targets": [draft_target(account["id"])]}
-    assert (await call(client, "publish_content", **args))["valid"] is True
-    live = await call(client, "publish_content", **args, dry_run=False)
-    return await call(client, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=30)
 
 
 @pytest.mark.parametrize("handshake", ["legacy", "auto"])
