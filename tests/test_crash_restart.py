@@ -64,6 +64,7 @@ def server_process(tmp_path: Path, base_url: str, media_dir: Path, pidfile: Path
     return StdioServerParameters(command=sys.executable, args=["-c", BOOT, str(pidfile)], env=env, cwd=tmp_path)
 
 
+@pytest.mark.slow  # two real server processes and a held publish: --run-slow
 async def test_server_killed_mid_publish_publishes_once_after_restart(tmp_path: Path, media_dir: Path) -> None:
     with Sandbox() as sb, run_in_thread(sb) as base_url:  # a real clock: the server process has its own
         first_pid = tmp_path / "first.pid"
