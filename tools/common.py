@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, ValidationError, WithJsonSchema
 
@@ -165,8 +166,8 @@ class Toolset:
                     continue
                 if not all(supports(settings.api_version, r) for r in spec.routes):
                     continue
-                server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
-                _compact_registered(server, spec.name)
+                # what add_tool does (an existing tool of that name wins), from the tool built once per process
+                server._tool_manager._tools.setdefault(spec.name, _compacted(_built(spec)))
                 names.append(spec.name)
         return names
 
@@ -217,13 +218,19 @@ def compact_schema(node: Any) -> Any:
     return out
 
 
-def _compact_registered(server: MCPServer[Any], name: str) -> None:
-    """Compact a registered tool's advertised schemas (arguments are still validated by its pydantic model)."""
-    tool = server._tool_manager.get_tool(name)
-    if tool is None:
-        return
-    tool.parameters = compact_schema(tool.parameters)
-    if tool.description:  # docstring indentation is bytes the model pays for and never reads
-        tool.description = " ".join(tool.description.split())
-    if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+@functools.cache
+def _built(spec: ToolSpec) -> Tool:
+    """The tool as the SDK's ``add_tool`` builds it (argument model, schemas): once per process, not per server."""
+    return Tool.from_function(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
+
+
+def _compacted(tool: Tool) -> Tool:
+    """A copy of ``tool`` with compact advertised schemas (arguments are still validated by its pydantic model)."""
+    meta = tool.fn_metadata
+    if meta.output_schema is not None:
+        meta = meta.model_copy(update={"output_schema": compact_schema(meta.output_schema)})
+    # docstring indentation is bytes the model pays for and never reads
+    description = " ".join(tool.description.split()) if tool.description else tool.description
+    return tool.model_copy(
+        update={"parameters": compact_schema(tool.parameters), "description": description, "fn_metadata": meta}
+    )
