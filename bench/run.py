@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import coldstart, journal_latency, overhead, ratelimits, toolslist, upload
+from bench import coldstart, journal_latency, overhead, probe, ratelimits, toolslist, upload
 from bench.common import Config, Row, machine, table
 
 # The upload runs last: the gigabytes it writes are still being flushed to disk afterwards, which would
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "toolslist": toolslist.run,
     "ratelimits": ratelimits.run,
     "journal": journal_latency.run,
+    "probe": probe.run,
     "upload": upload.run,
 }
 

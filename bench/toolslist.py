@@ -1,8 +1,9 @@
 """``tools/list`` size: the default toolset and ``all``, in compact JSON bytes and estimated tokens.
 
-The baseline is the same server with the SDK's schemas as generated (``postqued_mcp.tools.common.compact_schema``
-switched off), built in the same run, so the ratio is what the compaction saves. Tokens are estimated as
-bytes / 4 (no tokenizer is installed; JSON schemas usually tokenize at 3-4 bytes per token). Two what-ifs
+The baseline is the same server with the SDK's schemas as generated (``postqued_mcp.tools.schemas``'
+``input_schema`` and ``output_schema`` switched off), built in the same run, so the ratio is what the rewrite
+saves. Tokens are estimated as bytes / 4 (no tokenizer is installed; JSON schemas usually tokenize at 3-4
+bytes per token). Two what-ifs
 are printed for the size goal: without ``outputSchema`` (results stay structured, clients just cannot
 validate them) and with shallow output schemas (top-level fields and types only).
 
@@ -38,18 +39,18 @@ def model_visible_chars(tools: list[dict[str, Any]]) -> int:
 
 def listed(toolsets: frozenset[str], *, compact: bool, state_dir: Path) -> list[dict[str, Any]]:
     """The ``tools`` array exactly as ``tools/list`` serialises it."""
-    import postqued_mcp.tools.common
+    import postqued_mcp.tools.schemas as schemas
     from postqued.settings import Settings
     from postqued_mcp.app import build_server
 
-    original = postqued_mcp.tools.common.compact_schema
+    originals = schemas.input_schema, schemas.output_schema
     if not compact:
-        postqued_mcp.tools.common.compact_schema = lambda node: node
+        schemas.input_schema = schemas.output_schema = lambda schema: schema
     try:
         built = build_server(Settings.build(state_dir=state_dir, media_dirs=(), toolsets=toolsets))
         found = asyncio.run(built.list_tools())
     finally:
-        postqued_mcp.tools.common.compact_schema = original
+        schemas.input_schema, schemas.output_schema = originals
     return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in found]
 
 

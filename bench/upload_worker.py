@@ -19,7 +19,7 @@ from pydantic import SecretStr
 import postqued.uploads as uploads
 from bench.common import peak_rss
 from postqued.client import PostQuedClient
-from postqued.journal import Journal
+from postqued.journal import SqliteJournal
 from postqued.sandbox import SANDBOX_API_KEY
 from postqued.settings import Settings
 
@@ -63,7 +63,7 @@ async def main(base_url: str, path: Path, state_dir: Path) -> dict[str, Any]:
             stall = max(stall, time.perf_counter() - start - 0.005)
 
     hwm_before = peak_rss()
-    with Journal(state_dir / "journal.sqlite3") as journal:
+    with SqliteJournal(state_dir / "journal.sqlite3") as journal:
         async with PostQuedClient(settings) as client:
             uploader = uploads.Uploader(client, lambda: journal, settings)
             await client.resolve_workspace(None)  # one API read, outside the timed part

@@ -13,7 +13,7 @@ import httpx
 
 from postqued.client import PostQuedClient
 from postqued.errors import AuthenticationError, ConfigError, PostQuedError
-from postqued.journal import Journal
+from postqued.journal import SqliteJournal
 from postqued.settings import Settings
 
 
@@ -56,7 +56,7 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
                 name = "reachability" if exc.status is None else "auth"
                 checks.append(Check(name, False, exc.message, exc.next_step))
 
-    checks.append(_check_state_dir(Path(settings.state_dir)))
+    checks.append(await _check_state_dir(Path(settings.state_dir)))
     for folder in settings.media_dirs:
         if folder.is_dir() and os.access(folder, os.R_OK | os.X_OK):
             checks.append(Check("media_dir", True, f"{folder} is readable."))
@@ -72,10 +72,10 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
     return checks
 
 
-def _check_state_dir(state_dir: Path) -> Check:
+async def _check_state_dir(state_dir: Path) -> Check:
     try:
-        with Journal(state_dir / "journal.sqlite3") as journal:
-            journal.list_entries(limit=1)
+        async with SqliteJournal(state_dir / "journal.sqlite3") as journal:
+            await journal.list_entries(limit=1)
         return Check("state_dir", True, f"journal at {state_dir / 'journal.sqlite3'} is writable.")
     except PostQuedError as exc:
         return Check("state_dir", False, exc.message, exc.next_step)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 __all__ = [
+    "JOURNAL_SAFE_STEP",
     "APIError",
     "AuthenticationError",
     "BadRequestError",
@@ -121,14 +122,22 @@ class ConfigError(LocalError):
     default_next_step = "Fix the named setting (environment or .env) and restart; `postqued-mcp doctor` checks it."
 
 
+# Safe to follow whatever state the journal is in: a new, empty journal would forget the stored idempotency
+# keys, and a repeat of a request whose outcome is unknown would then post twice.
+JOURNAL_SAFE_STEP = (
+    "First check list_publish_requests (or the PostQued app) for this post: it may already exist. Keep this "
+    "journal, it holds the keys that stop a repeat from posting twice: never point POSTQUED_STATE_DIR or "
+    "POSTQUED_JOURNAL_URL at a new one while an outcome may be unknown. Free it (another postqued-mcp "
+    "process may hold it; or fix its permissions, disk space or database), then repeat the same call; "
+    "live publishing stays blocked until then."
+)
+
+
 class JournalError(LocalError):
-    """The local publish journal cannot be read or written; live publishing is blocked."""
+    """The publish journal cannot be read or written; live publishing is blocked."""
 
     default_code = "JOURNAL_UNAVAILABLE"
-    default_next_step = (
-        "Make POSTQUED_STATE_DIR writable (or point it at a writable folder) and retry; "
-        "live publishing stays blocked until the journal works, so nothing can be posted twice."
-    )
+    default_next_step = JOURNAL_SAFE_STEP
 
 
 class TransportError(PostQuedError):

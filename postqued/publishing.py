@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
+
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.digest import plan_digest
 from postqued.errors import (
+    JOURNAL_SAFE_STEP,
     APIError,
     JournalError,
     LocalError,
@@ -176,11 +179,11 @@ class Publisher:
                     status=exc.status,
                     next_step="Run the same dry run again shortly; nothing was published.",
                 ) from None
-        self.journal().record_plan(plan.digest, plan.workspace_key, {"targets": _jsonable(plan.summary())})
+        await self.journal().record_plan(plan.digest, plan.workspace_key, {"targets": _jsonable(plan.summary())})
         return answer
 
-    def require_fresh_plan(self, plan: Plan) -> None:
-        if not self.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+    async def require_fresh_plan(self, plan: Plan) -> None:
+        if not await self.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
             raise LocalError(
                 "No dry run of exactly this request passed in the last 30 minutes.",
                 code="DRY_RUN_REQUIRED",
@@ -190,9 +193,9 @@ class Publisher:
                 ),
             )
 
-    def already_sent(self, plan: Plan) -> bool:
+    async def already_sent(self, plan: Plan) -> bool:
         """True if this exact request already succeeded within 24 h (a live call would only replay it)."""
-        entry = self.journal().find_recent(plan.digest, plan.workspace_key)
+        entry = await self.journal().find_recent(plan.digest, plan.workspace_key)
         return entry is not None and entry.publish_id is not None
 
     # --- live ------------------------------------------------------------------------------------
@@ -200,42 +203,75 @@ class Publisher:
     async def publish(self, plan: Plan, idempotency_key: str | None = None) -> LiveOutcome:
         """Journal the intent, send once (retries reuse key and bytes), journal the outcome."""
         journal = self.journal()
-        self._refuse_expired_unknown(journal, plan, idempotency_key)
-        intent = journal.begin_publish(
-            plan.digest,
-            plan.workspace_key,
-            plan.body,
-            _jsonable(plan.summary()),
-            idempotency_key,
-            self.client.api_version,
-        )
+        await self._refuse_expired_unknown(journal, plan, idempotency_key)
+        try:
+            intent = await journal.begin_publish(
+                plan.digest,
+                plan.workspace_key,
+                plan.body,
+                _jsonable(plan.summary()),
+                idempotency_key,
+                self.client.api_version,
+            )
+        except JournalError as exc:
+            return await self._replay_read_only(journal, plan, exc)
         if intent.replay and intent.publish_id:
             status = await self._status_or_stub(intent)
             return LiveOutcome(status=status, intent=intent, replayed=True)
         try:
             status = await self.client.publish(plan.request, intent.idempotency_key)
         except OutcomeUnknownError as exc:
-            journal.record_unknown(intent.idempotency_key, exc.message)
+            await journal.record_unknown(intent.idempotency_key, exc.message)
             raise
         except APIError as exc:
-            journal.record_failed(intent.idempotency_key, exc.code, exc.message)
+            await journal.record_failed(intent.idempotency_key, exc.code, exc.message)
             raise
         except PostQuedError as exc:  # never left the machine (e.g. local rate limit)
-            journal.record_failed(intent.idempotency_key, exc.code, exc.message)
+            await journal.record_failed(intent.idempotency_key, exc.code, exc.message)
             raise
         except BaseException:
-            journal.record_unknown(intent.idempotency_key, "interrupted while sending")
+            with anyio.CancelScope(shield=True):
+                await journal.record_unknown(intent.idempotency_key, "interrupted while sending")
             raise
         try:
-            journal.record_accepted(intent.idempotency_key, status.id, status.status or "pending", _target_rows(status))
+            await journal.record_accepted(
+                intent.idempotency_key, status.id, status.status or "pending", _target_rows(status)
+            )
         except JournalError as exc:  # the post exists: report it; a repeat still reuses the journaled key
             log.warning("publish %s accepted but not journaled: %s", status.id, exc.code)
         return LiveOutcome(status=status, intent=intent, replayed=status.replayed)
 
-    def _refuse_expired_unknown(self, journal: Journal, plan: Plan, idempotency_key: str | None) -> None:
+    async def _replay_read_only(self, journal: Journal, plan: Plan, exc: JournalError) -> LiveOutcome:
+        """The intent could not be written (locked, read-only, full disk). A request already accepted is
+        still recognised by a read and replayed; anything else is refused, with advice that cannot lead to a
+        second post (a new, empty journal would forget the stored keys)."""
+        try:
+            entry = await journal.find_recent(plan.digest, plan.workspace_key)
+        except JournalError:
+            entry = None
+        if entry is not None and entry.publish_id is not None:
+            intent = PublishIntent.of(entry, replay=True, reused_key=False, key_overridden=False)
+            return LiveOutcome(status=await self._status_or_stub(intent, record=False), intent=intent, replayed=True)
+        earlier = ""
+        if entry is not None:
+            earlier = (
+                f" An earlier attempt of this exact request (idempotency key {entry.idempotency_key}) is "
+                f"'{entry.status}': it may already be posted."
+            )
+        raise JournalError(
+            f"{exc.message} This request was not sent.{earlier}",
+            code=exc.code,
+            next_step=JOURNAL_SAFE_STEP,
+        ) from exc
+
+    async def _refuse_expired_unknown(self, journal: Journal, plan: Plan, idempotency_key: str | None) -> None:
         """An outcome still unknown after its key expired (24 h) cannot be settled by a replay any more: a
         new key could post twice, so only an explicit key (the user checked) sends it again."""
-        latest = journal.find_recent(plan.digest, plan.workspace_key, within=None)
+        try:
+            latest = await journal.find_recent(plan.digest, plan.workspace_key, within=None)
+        except JournalError:
+            return  # begin_publish meets the same problem and answers it
+
         if (
             idempotency_key is None
             and latest is not None
@@ -251,9 +287,11 @@ class Publisher:
                 "exist, repeat the call with a new idempotency_key (any new UUID) to send it again.",
             )
 
-    async def _status_or_stub(self, intent: PublishIntent) -> PublishStatus:
+    async def _status_or_stub(self, intent: PublishIntent, *, record: bool = True) -> PublishStatus:
         assert intent.publish_id is not None
         try:
+            if not record:
+                return await self.client.get_publish(intent.publish_id, workspace_id=_ws(intent.workspace_id))
             return await self.read_status(intent.publish_id, workspace_id=_ws(intent.workspace_id))
         except PostQuedError:
             return PublishStatus(id=intent.publish_id, status=intent.remote_status, targets=[])
@@ -266,12 +304,12 @@ class Publisher:
         with contextlib.suppress(PostQuedError):  # a status read must not fail because the journal is unavailable
             journal = self.journal()
             rows = _target_rows(status)
-            if journal.record_status(status.id, status.status or "pending", rows, status.terminal) is None:
-                self._claim_unknown(journal, status, rows)
+            if await journal.record_status(status.id, status.status or "pending", rows, status.terminal) is None:
+                await self._claim_unknown(journal, status, rows)
         return status
 
     @staticmethod
-    def _claim_unknown(journal: Journal, status: PublishStatus, rows: list[dict[str, Any]]) -> None:
+    async def _claim_unknown(journal: Journal, status: PublishStatus, rows: list[dict[str, Any]]) -> None:
         """Settle the one ``unknown`` entry (answer lost, so no publish id) that this request must be.
 
         Linked only when exactly one such entry has the same workspace, content ids and targets (platform,
@@ -280,11 +318,11 @@ class Publisher:
         """
         matches = [
             e
-            for e in journal.list_entries(limit=500, status="unknown")
+            for e in await journal.list_entries(limit=500, status="unknown")
             if e.publish_id is None and _same_request(e, status)
         ]
         if len(matches) == 1:
-            journal.record_accepted(matches[0].idempotency_key, status.id, status.status or "pending", rows)
+            await journal.record_accepted(matches[0].idempotency_key, status.id, status.status or "pending", rows)
 
     async def wait(
         self,

@@ -41,7 +41,7 @@ from postqued.settings import Settings
 from postqued.text import clean_name
 
 if TYPE_CHECKING:
-    from postqued.media import LocalFile, MediaInfo
+    from postqued.media import Prepared
 
 log = logging.getLogger("postqued.uploads")
 
@@ -90,9 +90,10 @@ class ProgressThrottle:
 class UploadOutcome:
     content: ContentAsset
     deduplicated: bool
-    sha256: str
+    sha256: str  # of the user's file (the original of a converted photo)
     bytes_sent: int
     put_attempts: int
+    converted_from: str | None = None  # e.g. "image/heic": a JPEG made from it was sent
 
 
 @dataclass
@@ -106,10 +107,10 @@ class Uploader:
         """Keep a raw session (start_content_upload) in memory only: its URL is a credential."""
         self._sessions[session.content_id] = session
 
-    def forget(self, content_id: str) -> None:
+    async def forget(self, content_id: str) -> None:
         self._sessions.pop(content_id, None)
         with contextlib.suppress(PostQuedError):
-            self.journal().forget_upload(content_id)
+            await self.journal().forget_upload(content_id)
 
     async def upload_file(
         self,
@@ -131,56 +132,55 @@ class Uploader:
         )
         # One descriptor, opened through the path policy, is probed, hashed and sent: the path is never
         # opened again, so a folder swapped for a link meanwhile changes nothing that is read.
-        local, info, handle = await anyio.to_thread.run_sync(check)
-        with handle:
-            return await self._upload_opened(local, info, handle, alt_text, force, workspace_id, progress)
+        with await anyio.to_thread.run_sync(check) as ready:
+            return await self._upload_prepared(ready, alt_text, force, workspace_id, progress)
 
-    async def _upload_opened(
+    async def _upload_prepared(
         self,
-        local: LocalFile,
-        info: MediaInfo,
-        handle: BinaryIO,
+        ready: Prepared,
         alt_text: str | None,
         force: bool,
         workspace_id: str | None,
         progress: ProgressFn | None,
     ) -> UploadOutcome:
-        local.verify_unchanged(handle)  # cheap, and before any request: a file still being written is refused now
+        ready.verify_unchanged()  # cheap, and before any request: a file still being written is refused now
         ws = await self.client.resolve_workspace(workspace_id)
         ws_key = ws or "default"
-        # Hash first only when a duplicate is possible (an earlier upload of this very size that the API can
-        # still be asked about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
-        sha256: str | None = None
-        if not force and "content_get" in self.client.routes and self._seen_size(ws_key, local.size):
-            sha256 = await anyio.to_thread.run_sync(_sha256, handle)
-            if (existing := await self._existing(ws_key, sha256, local.size, ws)) is not None:
+        # De-duplication is keyed on the user's file (the original of a converted photo). Hash first only
+        # when a duplicate is possible (an earlier upload of this very size that the API can still be asked
+        # about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
+        size, sha256 = ready.local.size, ready.original_sha256
+        if not force and "content_get" in self.client.routes and await self._seen_size(ws_key, size):
+            if sha256 is None:
+                sha256 = await anyio.to_thread.run_sync(_sha256, ready.handle)
+            if (existing := await self._existing(ws_key, sha256, size, ws)) is not None:
                 if progress is not None:
-                    await progress(local.size, local.size)
-                return UploadOutcome(existing, True, sha256, 0, 0)
-        filename = clean_name(local.path.name) or "upload"  # no control or bidi characters leave the disk
-        if self.client.api_version == "v1" and info.media_type == "image":
-            content, sent_sha256 = await self._v1_image(local, info, handle, filename, progress)
+                    await progress(ready.info.size, ready.info.size)
+                return UploadOutcome(existing, True, sha256, 0, 0, ready.converted_from)
+        filename = clean_name(ready.filename) or "upload"  # no control or bidi characters leave the disk
+        if self.client.api_version == "v1" and ready.info.media_type == "image":
+            content, sent_sha256 = await self._v1_image(ready, filename, progress)
             attempts = 1
         else:
-            content, attempts, sent_sha256 = await self._presigned(local, info, handle, filename, ws, progress)
-        sha256 = sent_sha256
+            content, attempts, sent_sha256 = await self._presigned(ready, filename, ws, progress)
+        sha256 = ready.original_sha256 or sent_sha256
         if alt_text and "content_update" in self.client.routes:
             content = await self.client.update_content(content.id, alt=alt_text, workspace_id=ws)
         try:
-            self.journal().remember_upload(ws_key, sha256, local.size, content.id)
+            await self.journal().remember_upload(ws_key, sha256, size, content.id)
         except PostQuedError as exc:  # de-duplication is a convenience; the upload itself succeeded
             log.warning("could not record upload for de-duplication: %s", exc.code)
-        return UploadOutcome(content, False, sha256, local.size, attempts)
+        return UploadOutcome(content, False, sha256, ready.info.size, attempts, ready.converted_from)
 
-    def _seen_size(self, ws_key: str, size: int) -> bool:
+    async def _seen_size(self, ws_key: str, size: int) -> bool:
         try:
-            return self.journal().has_upload_of_size(ws_key, size)
+            return await self.journal().has_upload_of_size(ws_key, size)
         except PostQuedError:
             return False
 
     async def _existing(self, ws_key: str, sha256: str, size: int, ws: str | None) -> ContentAsset | None:
         try:
-            content_id = self.journal().lookup_upload(ws_key, sha256, size)
+            content_id = await self.journal().lookup_upload(ws_key, sha256, size)
         except PostQuedError:
             return None
         if content_id is None or "content_get" not in self.client.routes:
@@ -188,18 +188,16 @@ class Uploader:
         try:
             asset = await self.client.get_content(content_id, workspace_id=ws)
         except NotFoundError:
-            self.forget(content_id)
+            await self.forget(content_id)
             return None
         if asset.status not in (None, "ready"):
-            self.forget(content_id)
+            await self.forget(content_id)
             return None
         return asset
 
     async def _presigned(
         self,
-        local: LocalFile,
-        info: MediaInfo,
-        handle: BinaryIO,
+        ready: Prepared,
         filename: str,
         ws: str | None,
         progress: ProgressFn | None,
@@ -210,18 +208,18 @@ class Uploader:
         """
         sent = _Sent()
         try:
-            return await self._start_put_complete(local, info, handle, filename, ws, progress, sent)
+            return await self._start_put_complete(ready, filename, ws, progress, sent)
         except PostQuedError as exc:
             if not sent.content_ids:
                 raise
-            raise await self._abandon(exc, sent, local.size, ws) from exc
+            raise await self._abandon(exc, sent, ready.info.size, ws) from exc
 
     async def _abandon(self, cause: PostQuedError, sent: _Sent, size: int, ws: str | None) -> UploadIncompleteError:
         """Delete the unfinished assets where the API can (v2), and the error that says exactly what happened."""
         deleted: list[str] = []
         left: list[str] = []
         for content_id in sent.content_ids:
-            self.forget(content_id)
+            await self.forget(content_id)
             if "content_delete" not in self.client.routes:
                 left.append(content_id)
                 continue
@@ -258,15 +256,14 @@ class Uploader:
 
     async def _start_put_complete(
         self,
-        local: LocalFile,
-        info: MediaInfo,
-        handle: BinaryIO,
+        ready: Prepared,
         filename: str,
         ws: str | None,
         progress: ProgressFn | None,
         sent: _Sent,
     ) -> tuple[ContentAsset, int, str]:
-        session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+        start = functools.partial(self.client.start_upload, filename, ready.info.mime_type, ready.info.size)
+        session = await start(workspace_id=ws)
         sent.content_ids.append(session.content_id)
         attempts = 0
         renewed = False
@@ -274,7 +271,7 @@ class Uploader:
             self._check_url(session.url)
             attempts += 1
             try:
-                sha256 = await self._put(session, local, handle, info.mime_type, progress, sent)
+                sha256 = await self._put(session, ready, progress, sent)
                 break
             except _Expired:
                 if renewed:
@@ -285,7 +282,7 @@ class Uploader:
                         next_step="Check this machine's clock, then call upload_media again.",
                     ) from None
                 renewed = True
-                session = await self.client.start_upload(filename, info.mime_type, local.size, workspace_id=ws)
+                session = await start(workspace_id=ws)
                 sent.content_ids.append(session.content_id)
             except _Retryable as exc:
                 if attempts >= PUT_ATTEMPTS:
@@ -295,17 +292,17 @@ class Uploader:
                         next_step="Check the network and call upload_media again; nothing was published.",
                     ) from None
                 log.info("upload attempt %d failed (%s); starting again from byte 0", attempts, exc)
-        local.verify_unchanged(handle)
+        ready.verify_unchanged()
         content = await self.client.complete_upload(
             UploadComplete(
                 content_id=session.content_id,
                 key=session.key,
                 filename=filename,
-                content_type=info.mime_type,
-                size=local.size,
-                width=info.width,
-                height=info.height,
-                duration_ms=info.duration_ms,
+                content_type=ready.info.mime_type,
+                size=ready.info.size,
+                width=ready.info.width,
+                height=ready.info.height,
+                duration_ms=ready.info.duration_ms,
                 workspace_id=ws,
             )
         )
@@ -323,23 +320,21 @@ class Uploader:
     async def _put(
         self,
         session: UploadSession,
-        local: LocalFile,
-        handle: BinaryIO,
-        mime: str,
+        ready: Prepared,
         progress: ProgressFn | None,
         sent: _Sent,
     ) -> str:
         """One PUT of the whole file; the sha256 of exactly the bytes sent."""
         headers = {k: v for k, v in session.headers.items() if k.lower() not in ("authorization", "content-length")}
-        headers.setdefault("Content-Type", mime)
-        headers["Content-Length"] = str(local.size)
+        headers.setdefault("Content-Type", ready.info.mime_type)
+        headers["Content-Length"] = str(ready.info.size)
         digest = hashlib.sha256()
         sent.puts += 1
         try:
             response = await self.client.storage.request(
                 session.method or "PUT",
                 session.url,
-                content=_chunks(handle, local.size, progress, digest, sent),
+                content=_chunks(ready.handle, ready.info.size, progress, digest, sent),
                 headers=headers,
             )
         except httpx.HTTPError as exc:
@@ -358,16 +353,14 @@ class Uploader:
             next_step="Call upload_media again; if it repeats, report it to PostQued support.",
         )
 
-    async def _v1_image(
-        self, local: LocalFile, info: MediaInfo, handle: BinaryIO, filename: str, progress: ProgressFn | None
-    ) -> tuple[ContentAsset, str]:
-        handle.seek(0)
-        data = handle.read(local.size + 1)
-        if len(data) != local.size:
+    async def _v1_image(self, ready: Prepared, filename: str, progress: ProgressFn | None) -> tuple[ContentAsset, str]:
+        ready.handle.seek(0)
+        data = ready.handle.read(ready.info.size + 1)
+        if len(data) != ready.info.size:
             raise LocalError("The file changed while it was read.", code="FILE_CHANGED")
-        content = await self.client.upload_image_v1(filename, info.mime_type, data)
+        content = await self.client.upload_image_v1(filename, ready.info.mime_type, data)
         if progress is not None:
-            await progress(local.size, local.size)
+            await progress(ready.info.size, ready.info.size)
         return content, hashlib.sha256(data).hexdigest()
 
 

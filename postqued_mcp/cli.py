@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-version", choices=("v1", "v2"), help="PostQued API version (POSTQUED_API_VERSION)")
     p.add_argument("--workspace-id", help="v2 workspace (POSTQUED_WORKSPACE_ID)")
     p.add_argument("--state-dir", type=Path, help="journal folder (POSTQUED_STATE_DIR)")
+    p.add_argument(
+        "--media-dirs", nargs="*", type=Path, metavar="DIR", help="folders uploads may read from (POSTQUED_MEDIA_DIRS)"
+    )
     p.add_argument("--log-level", help="stderr log level (POSTQUED_LOG_LEVEL, default WARNING)")
     p.add_argument(
         "--env-file",
@@ -56,6 +59,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         "api_version": args.api_version,
         "workspace_id": args.workspace_id,
         "state_dir": args.state_dir,
+        "media_dirs": tuple(p.expanduser() for p in args.media_dirs) if args.media_dirs else None,
         "log_level": args.log_level.upper() if args.log_level else None,
     }
     if args.toolsets:

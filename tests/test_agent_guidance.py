@@ -99,6 +99,27 @@ async def test_a_draft_is_followed_until_sent_never_published(host: Client, sand
     assert done["next_step"].startswith("Final:")
 
 
+async def test_the_publish_resource_reads_like_get_publish_status(
+    host: Client, sandbox: Sandbox, media_dir: Path
+) -> None:
+    live = await go_live(host, media_dir, target(sandbox.tiktok_public_id, "draft"))
+    await ok(host, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=300)
+    read = await host.read_resource(f"postqued://publish/{live['publish_id']}")
+    text = read.contents[0]
+    assert isinstance(text, mt.TextResourceContents)
+    resource = json.loads(text.text)
+    status = await ok(host, "get_publish_status", publish_id=live["publish_id"])
+    assert resource == {k: v for k, v in status.items() if k not in ("next_step", "sandbox")}
+    assert resource["targets"][0]["status"] == "sent" and resource["targets"][0]["published_at"] is None
+
+
+async def test_the_prompt_follows_next_step_and_never_substitutes_an_account(host: Client) -> None:
+    prompt = await host.get_prompt("publish_video", {"path": "/media/clip.mp4"})
+    content = prompt.messages[0].content
+    assert isinstance(content, mt.TextContent)
+    assert "Do what next_step says" in content.text and "never use another account" in content.text
+
+
 async def test_a_direct_post_is_followed_until_published(host: Client, sandbox: Sandbox, media_dir: Path) -> None:
     live = await go_live(host, media_dir, target(sandbox.tiktok_public_id, "publish"))
     assert live["confirmation"] == "confirm=true"
@@ -259,7 +280,7 @@ async def test_waiting_fields_only_on_waits(host: Client) -> None:
 
 async def test_caption_is_required_on_every_target_drafts_too(host: Client, sandbox: Sandbox) -> None:
     tools = {t.name: t for t in (await host.list_tools()).tools}
-    schema = tools["publish_content"].input_schema["$defs"]["TargetInput"]
+    schema = tools["publish_content"].input_schema["properties"]["targets"]["items"]  # inlined: no $ref
     assert "caption" in schema["required"] and "drafts too" in schema["properties"]["caption"]["description"]
     draft = {k: v for k, v in target(sandbox.tiktok_public_id, "draft").items() if k != "caption"}
     text = await error_text(host, "publish_content", content_ids=[], targets=[draft])

@@ -23,7 +23,7 @@ import mcp.types as mt
 import pytest
 from mcp import Client, StdioServerParameters
 
-from postqued.journal import Journal
+from postqued.journal import SqliteJournal
 from postqued.sandbox import SANDBOX_API_KEY, LedgerEntry, Sandbox, run_in_thread
 from tests.mcpkit import call
 
@@ -106,8 +106,8 @@ async def test_server_killed_mid_publish_publishes_once_after_restart(tmp_path: 
         assert key is not None
 
         # the intent was on disk before the request left, with the exact bytes that were sent
-        with Journal(tmp_path / "state" / "journal.sqlite3") as journal:
-            entry = journal.find_by_key(key)
+        async with SqliteJournal(tmp_path / "state" / "journal.sqlite3") as journal:
+            entry = await journal.find_by_key(key)
             assert entry is not None and entry.publish_id is None and entry.status in ("sending", "unknown")
             assert entry.body == json.loads(attempt.body)
 

@@ -7,7 +7,9 @@ below are what ffprobe reports for them, and what the probe computes from the co
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import itertools
 import os
 import random
 import shutil
@@ -16,7 +18,6 @@ import struct
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,12 @@ EXPECTED: dict[str, tuple[str, int, int, int | None, int]] = {
     "alpha.webp": ("image/webp", 30, 22, None, 0),
     # gif 33x17 (ffprobe also reports a 0.1 s frame; images have no duration here)
     "image.gif": ("image/gif", 33, 17, None, 0),
+    # 64x36, duration=1.000000; fragmented per frame (10 moof/mdat pairs), empty moov, an mfra index
+    "per_frame.mp4": ("video/mp4", 64, 36, 1000, 0),
+    # vp9 240x180 stored, sample_aspect_ratio=4:3, display_aspect_ratio=16:9 (DisplayWidth 320, DisplayHeight 180)
+    "anamorphic.webm": ("video/webm", 320, 180, 1000, 0),
+    # vp9 160x120 with ProjectionPoseRoll -90: ffprobe rotation=-90 -> 90 clockwise, shown 120x160
+    "rotated_cw90.webm": ("video/webm", 120, 160, 1000, 90),
 }
 GOOD = sorted(EXPECTED)
 
@@ -467,15 +474,16 @@ def test_folder_swapped_for_a_link_at_any_step_never_reads_outside(
     while True:
         race.arm(step)
         try:
-            local, info, handle = open_media(race.media / "sub" / "clip.mp4", [race.media])
+            ready = open_media(race.media / "sub" / "clip.mp4", [race.media])
         except MediaError as exc:
             outcomes[exc.code] = outcomes.get(exc.code, 0) + 1
         else:
-            with handle:
-                handle.seek(0)
-                assert handle.read() == race.inside_bytes, f"swap before call {step}: other bytes were read"
-            assert (info.width, info.height) == EXPECTED["video.mp4"][1:3]
-            assert local.path.parent.is_relative_to(race.media.resolve())
+            with ready:
+                assert ready.handle is ready.original  # what is sent is the checked descriptor
+                ready.handle.seek(0)
+                assert ready.handle.read() == race.inside_bytes, f"swap before call {step}: other bytes were read"
+            assert (ready.info.width, ready.info.height) == EXPECTED["video.mp4"][1:3]
+            assert ready.local.path.parent.is_relative_to(race.media.resolve())
             outcomes["read the inside file"] = outcomes.get("read the inside file", 0) + 1
         assert race.opened_secret == 0, f"swap before call {step}: the outside file was opened"
         if not race.swapped:  # the run made fewer calls than ``step``: every position was tried
@@ -519,10 +527,11 @@ def test_renameat2_exchange_races_never_read_outside(tmp_path: Path) -> None:
     try:
         for _ in range(400):
             try:
-                _, _, handle = open_media(media / "sub" / "clip.mp4", [media])
+                ready = open_media(media / "sub" / "clip.mp4", [media])
             except MediaError:
                 continue
-            with handle:
+            with ready:
+                handle = ready.handle
                 st_ = os.fstat(handle.fileno())
                 assert (st_.st_dev, st_.st_ino) != secret_id, "the outside file was opened"
                 handle.seek(0)
@@ -648,9 +657,9 @@ def test_extension_mismatch_names_the_real_type(media: Path) -> None:
 @pytest.mark.parametrize(
     ("fixture", "name", "fragment"),
     [
-        ("video.mov", "clip.mp4", "says video/mp4"),
-        ("video.mp4", "clip.mov", "says video/quicktime"),
         ("video.webm", "clip.mkv", "not one PostQued knows"),
+        ("video.webm", "clip.mp4", "says video/mp4"),
+        ("image.png", "clip.mov", "says video/quicktime"),
         ("image.jpg", "photo", "has no extension"),
         ("lossy.webp", "photo.png", "says image/png"),
     ],
@@ -661,11 +670,24 @@ def test_extension_mismatch_cases(media: Path, fixture: str, name: str, fragment
 
 
 @pytest.mark.parametrize(
-    ("fixture", "name"),
-    [("video.mp4", "CLIP.MP4"), ("video.mp4", "clip.m4v"), ("image.jpg", "photo.jpeg"), ("image.jpg", "P.JPG")],
+    ("fixture", "name", "mime", "sent_as"),
+    [
+        ("video.mp4", "CLIP.MP4", "video/mp4", "CLIP.MP4"),
+        ("video.mp4", "clip.m4v", "video/mp4", "clip.m4v"),
+        ("image.jpg", "photo.jpeg", "image/jpeg", "photo.jpeg"),
+        ("image.jpg", "P.JPG", "image/jpeg", "P.JPG"),
+        # issue 15.1: what phones and editors write, which ffprobe reads as the same format
+        ("image.jpg", "saved.jfif", "image/jpeg", "saved.jpg"),
+        ("image.jpg", "old.JPE", "image/jpeg", "old.jpg"),
+        ("video.mov", "qt_branded.mp4", "video/mp4", "qt_branded.mp4"),  # ftyp 'qt  ' named .mp4
+        ("video.mp4", "iso_branded.mov", "video/quicktime", "iso_branded.mov"),  # ftyp 'isom' named .mov
+    ],
 )
-def test_extension_variants_accepted(media: Path, fixture: str, name: str) -> None:
-    assert detect_type(check_path(put(media, fixture, name), [media])) == EXPECTED[fixture][0]
+def test_extension_variants_accepted(media: Path, fixture: str, name: str, mime: str, sent_as: str) -> None:
+    assert detect_type(check_path(put(media, fixture, name), [media])) == mime
+    with open_media(media / name, [media]) as ready:
+        assert (ready.info.mime_type, ready.filename) == (mime, sent_as)
+        assert (ready.info.width, ready.info.height) == EXPECTED[fixture][1:3]
 
 
 def test_unsupported_content_lists_the_seven_types(media: Path) -> None:
@@ -794,10 +816,83 @@ def test_fragmented_mp4_without_tfdt_sums_the_fragments(tmp_path: Path) -> None:
     assert (info.width, info.height, info.duration_ms) == (160, 90, 2000)
 
 
-def test_mp4_without_a_video_track(tmp_path: Path) -> None:
-    data = (FIXTURES / "video.mp4").read_bytes().replace(b"vide", b"soun")
+def test_audio_only_mp4_says_it_has_no_video_track(tmp_path: Path) -> None:
+    """Issue 15.4: it plays fine, so never "damaged"; the same answer as for an .m4a, with the fix."""
+    err = refused("UNSUPPORTED_MEDIA_TYPE", inspect_file, put(tmp_path, "audio_only.mp4"), [tmp_path])
+    assert "no video track, only audio" in err.message and "damaged" not in str(err)
+    assert "ffmpeg -loop 1" in err.next_step
+    data = (FIXTURES / "video.mp4").read_bytes().replace(b"vide", b"soun")  # a video track relabelled as sound
+    err = refused("UNSUPPORTED_MEDIA_TYPE", probe, local_for(write(tmp_path / "a.mp4", data)), "video/mp4")
+    assert "no video track" in err.message
+
+
+def test_mp4_with_no_track_at_all_is_damaged(tmp_path: Path) -> None:
+    data = (FIXTURES / "video.mp4").read_bytes().replace(b"vide", b"meta")
     err = refused("PROBE_FAILED", probe, local_for(write(tmp_path / "a.mp4", data)), "video/mp4")
     assert "no video track" in err.message
+
+
+@pytest.mark.parametrize("name", ["video.mp4", "moov_at_end.mp4", "fragmented.mp4", "per_frame.mp4", "video.mov"])
+def test_mp4_with_junk_after_its_last_box_is_accepted(tmp_path: Path, name: str) -> None:
+    """Issue 15.5: ffmpeg plays a movie followed by bytes that are not a box; so does the prober."""
+    for junk in (b"\x00\x01\x02 junk from a bad copy \xff\xfe", bytes(9), b"\xde\xad\xbe\xef" * 1000):
+        path = write(tmp_path / name, (FIXTURES / name).read_bytes() + junk)
+        _, info = inspect_file(path, [tmp_path])
+        assert (info.width, info.height, info.duration_ms) == EXPECTED[name][1:4], junk
+
+
+def test_jpeg_without_its_end_marker_is_accepted(tmp_path: Path) -> None:
+    """Issue 15.5: a JPEG whose EOI is missing (the scan runs to the end of the file) decodes in ffmpeg."""
+    data = (FIXTURES / "image.jpg").read_bytes()
+    assert data.endswith(b"\xff\xd9")
+    for cut in (data[:-2], data[:-1]):
+        _, info = inspect_file(write(tmp_path / "no_eoi.jpg", cut), [tmp_path])
+        assert (info.width, info.height) == (64, 48)
+    headers_only = data[: data.index(b"\xff\xda")]  # no image data at all is still refused
+    refused("PROBE_FAILED", inspect_file, write(tmp_path / "no_scan.jpg", headers_only), [tmp_path])
+
+
+def test_gif_without_its_trailer_is_accepted(tmp_path: Path) -> None:
+    """Issue 15.5: a GIF whose last image is complete but whose trailer byte is missing decodes in ffmpeg."""
+    data = (FIXTURES / "image.gif").read_bytes()
+    assert data.endswith(b"\x3b")
+    _, info = inspect_file(write(tmp_path / "no_trailer.gif", data[:-1]), [tmp_path])
+    assert (info.width, info.height) == (33, 17)
+    refused("PROBE_FAILED", inspect_file, write(tmp_path / "cut.gif", data[:-3]), [tmp_path])  # inside the image
+
+
+def test_webm_display_size_is_what_players_show(tmp_path: Path) -> None:
+    """Issue 15.6: the stored 240x180 with DisplayWidth 320 is shown 320x180; as a display aspect ratio too."""
+    data = (FIXTURES / "anamorphic.webm").read_bytes()
+    at = data.index(b"\x54\xb0")  # DisplayWidth
+    assert data[at + 2 : at + 5] == b"\x82\x01\x40"  # 2 bytes: 320
+    info = probe(local_for(write(tmp_path / "a.webm", data)), "video/webm")
+    assert (info.width, info.height) == (320, 180)
+    # DisplayUnit 3 (display aspect ratio 16:9) instead of pixels: the stored height at that ratio. Same
+    # length: DisplayWidth 16, DisplayHeight 9, and the Colour element becomes DisplayUnit 3 plus a Void.
+    ratio = data.replace(b"\x54\xb0\x82\x01\x40", b"\x54\xb0\x82\x00\x10").replace(
+        bytes.fromhex("54ba81b4 55b088 55b18100 55b98102"), bytes.fromhex("54ba8109 54b28103 ec850000000000")
+    )
+    assert len(ratio) == len(data) and ratio != data
+    info = probe(local_for(write(tmp_path / "r.webm", ratio)), "video/webm")
+    assert (info.width, info.height) == (320, 180)
+
+
+@pytest.mark.parametrize(
+    ("roll", "rotation", "dims"),
+    [(-90.0, 90, (120, 160)), (90.0, 270, (120, 160)), (180.0, 180, (160, 120)), (0.0, 0, (160, 120))],
+)
+def test_webm_rotation_from_projection_pose_roll(
+    tmp_path: Path, roll: float, rotation: int, dims: tuple[int, int]
+) -> None:
+    """Issue 15.7: read like ffprobe reads it (rotation=-90 for roll -90 is 90 degrees clockwise)."""
+    data = (FIXTURES / "rotated_cw90.webm").read_bytes()
+    at = data.index(b"\x76\x75\x84")  # ProjectionPoseRoll, a 4-byte float
+    data = data[: at + 3] + struct.pack(">f", roll) + data[at + 7 :]
+    info = probe(local_for(write(tmp_path / "r.webm", data)), "video/webm")
+    assert (info.rotation, (info.width, info.height)) == (rotation, dims)
+    pitched = data.replace(b"\x76\x71\x81\x00", b"\x76\x71\x81\x01")  # equirectangular: not a flat turn
+    assert probe(local_for(write(tmp_path / "p.webm", pitched)), "video/webm").rotation == 0
 
 
 def test_webm_unknown_sizes(tmp_path: Path) -> None:
@@ -871,15 +966,135 @@ def test_probe_reads_little_of_a_sparse_5gib_file(tmp_path: Path, monkeypatch: p
     assert local.size > 5 * 1024**3
     refused("FILE_TOO_LARGE", check_size, detect_type(local), local.size)
     monkeypatch.setattr(LocalFile, "open_checked", counting_open)
-    started = time.monotonic()
     info = probe(local, "video/mp4")
     assert (info.width, info.height, info.duration_ms) == (320, 240, 2000)
     assert read[0] < 1024 * 1024
-    assert time.monotonic() - started < 2.0
+
+
+# ------------------------------------------------------------------------------------------------
+# HEIC/HEIF photos become an upright JPEG without location data (issue 15.1)
+
+
+def test_heic_photo_becomes_an_upright_jpeg_without_location(media: Path) -> None:
+    """photo.heic: 64x48 stored, EXIF orientation 6 (turn 90 degrees clockwise), a GPS position, Make."""
+    from PIL import Image
+
+    path = put(media, "photo.heic", "IMG_0001.HEIC")
+    original = path.read_bytes()
+    with open_media(path, [media]) as ready:
+        assert ready.converted_from == "image/heic"
+        assert ready.original_sha256 == hashlib.sha256(original).hexdigest()
+        assert (ready.info.mime_type, ready.filename) == ("image/jpeg", "IMG_0001.jpg")
+        assert (ready.info.width, ready.info.height, ready.info.rotation) == (48, 64, 0)  # upright, no EXIF turn
+        ready.handle.seek(0)
+        jpeg = ready.handle.read()
+    assert ready.info.size == len(jpeg) and jpeg.startswith(b"\xff\xd8\xff")
+    with Image.open(io.BytesIO(jpeg)) as image:
+        assert (image.format, image.size) == ("JPEG", (48, 64))
+        exif = image.getexif()
+        assert exif.get_ifd(0x8825) == {} and 0x8825 not in exif  # no location
+        assert 0x0112 not in exif  # the pixels are upright: no orientation left to apply twice
+        assert exif.get(0x010F) == "TestPhone"  # the rest of the metadata is kept
+        import pillow_heif
+        from PIL import ImageChops, ImageStat
+
+        pillow_heif.register_heif_opener()
+        with Image.open(path) as heif:  # the decoder's own upright picture: the JPEG is a copy of it
+            upright, jpeg_rgb = heif.convert("RGB"), image.convert("RGB")
+            same = sum(ImageStat.Stat(ImageChops.difference(upright, jpeg_rgb)).mean)
+            turned = sum(ImageStat.Stat(ImageChops.difference(upright.rotate(180), jpeg_rgb)).mean)
+        assert same * 3 < turned, (same, turned)
+    assert path.read_bytes() == original  # the original is untouched
+
+
+def test_heic_without_the_converter_names_the_install_command(media: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if it were not installed
+    err = refused("HEIC_CONVERTER_MISSING", inspect_file, put(media, "photo.heic"), [media])
+    assert "pip install 'pillow-heif>=1.0'" in err.next_step
+
+
+def test_damaged_heic_is_refused_as_damaged(media: Path) -> None:
+    data = (FIXTURES / "photo.heic").read_bytes()
+    err = refused("PROBE_FAILED", inspect_file, write(media / "cut.heic", data[: len(data) // 2]), [media])
+    assert "HEIC" in err.message
+
+
+def test_avif_is_not_taken_for_heic(media: Path) -> None:
+    write(media / "a.avif", b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + bytes(64))
+    err = refused("UNSUPPORTED_MEDIA_TYPE", inspect_file, media / "a.avif", [media])
+    assert "AVIF" in err.message
+
+
+@posix_only
+@pytest.mark.parametrize("index", [False, True])
+def test_fragmented_mp4_probe_reads_box_headers_only(tmp_path: Path, index: bool) -> None:
+    """Issue 15.2: one walk, 16-byte header reads, the last fragment parsed; with an mfra index, a jump to it.
+
+    2,000 fragments of 256 KiB (~500 MiB, sparse). The previous prober read about half the file in 64 KiB
+    buffers (505 MB for a 1.08 GB file).
+    """
+    from bench.probe import CountingFile, make_fragmented_mp4
+
+    fragments = 2000
+    path = tmp_path / "long.mp4"
+    duration = make_fragmented_mp4(path, fragments, 256 * 1024, index=index)
+    local = check_path(path, [tmp_path])
+    with CountingFile(path) as handle:
+        info = probe(local, "video/mp4", handle)
+    assert (info.width, info.height, info.duration_ms) == (160, 90, duration)
+    if index:
+        assert handle.reads < 100 and handle.bytes < 4096, (handle.reads, handle.bytes)
+    else:
+        assert handle.reads <= 2 * fragments + 60, handle.reads  # a moof and an mdat header per fragment
+        assert handle.bytes <= 16 * 2 * fragments + 8192, handle.bytes
+
+
+@posix_only
+def test_many_fragments_past_the_byte_budget_is_a_limit_not_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15.3: the work is bounded by bytes read (and time), not by box count; hitting it says so."""
+    from bench.probe import make_fragmented_mp4
+    from postqued.media import reader
+
+    path = tmp_path / "per_frame_long.mp4"
+    make_fragmented_mp4(path, 20_000, 4096)  # 40,000 top-level boxes, ~320 KB of box headers
+    local = check_path(path, [tmp_path])
+    assert probe(local, "video/mp4").duration_ms == 2_000_000  # within the real budget: read, not refused
+    monkeypatch.setattr(reader, "PROBE_BYTE_BUDGET", 64 * 1024)
+    err = refused("PROBE_LIMIT", probe, local, "video/mp4")
+    assert "not damage" in err.message and "damaged" not in str(err)
+    assert "-movflags +faststart" in err.next_step
+
+
+def test_probe_time_budget_is_a_limit(tmp_path: Path) -> None:
+    from bench.probe import make_fragmented_mp4
+    from postqued.media.isobmff import probe_isobmff
+    from postqued.media.reader import LimitReached, Reader
+
+    path = tmp_path / "f.mp4"
+    make_fragmented_mp4(path, 2000, 1024)
+    ticks = itertools.count()
+    with open(path, "rb", buffering=0) as fh:
+        r = Reader(fh, path.stat().st_size, seconds=5.0, clock=lambda: float(next(ticks)))  # 1 s per look
+        with pytest.raises(LimitReached, match="more than 5 seconds"):
+            probe_isobmff(r)
+    assert r.reads < 4000  # stopped before the end: the clock is looked at every 256 reads
 
 
 # ------------------------------------------------------------------------------------------------
 # 3. probing: damaged input is PROBE_FAILED, never another exception
+
+
+def _decoders_accept_cut(name: str, data: bytes, cut: int) -> bool:
+    """A JPEG cut inside its image data (no end marker), a GIF missing only its trailer and a fragmented MP4
+    cut inside its closing 'mfra' index (which players do not need) still decode."""
+    if name in ("fragmented.mp4", "per_frame.mp4"):
+        return cut > data.rindex(b"mfra") - 4
+    if name == "image.jpg":
+        sos = data.index(b"\xff\xda")
+        return cut > sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    return name == "image.gif" and cut == len(data) - 1
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -891,6 +1106,9 @@ def test_truncated_fixtures_fail_cleanly(tmp_path: Path, name: str) -> None:
     )
     for cut in offsets:
         path = write(tmp_path / f"cut{cut}{Path(name).suffix}", data[:cut])
+        if _decoders_accept_cut(name, data, cut):
+            assert probe(local_for(path), mime).width == EXPECTED[name][1]
+            continue
         with pytest.raises(MediaError) as info:
             probe(local_for(path), mime)
         assert info.value.code == "PROBE_FAILED", (cut, str(info.value))

@@ -31,7 +31,7 @@ from postqued import media
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.errors import PostQuedError, UploadIncompleteError
-from postqued.journal import Journal
+from postqued.journal import SqliteJournal
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.settings import Settings
 from postqued.uploads import CHUNK, ProgressThrottle, Uploader
@@ -183,7 +183,7 @@ async def uploader_env(
         }
         values.update(settings)
         s = Settings.build(**values)
-        with Journal(tmp_path / "state" / "journal.sqlite3", clock=clock) as journal:
+        with SqliteJournal(tmp_path / "state" / "journal.sqlite3", clock=clock) as journal:
             async with PostQuedClient(s, transport=transport, clock=clock) as api:
                 yield Env(sb, clock, api, Uploader(api, lambda: journal, s), folder)
 
@@ -630,6 +630,33 @@ async def test_same_bytes_again_are_deduplicated(client: Client, sandbox: Sandbo
     forced = await call(client, "upload_media", path=str(media_dir / "video.mp4"), force=True)
     assert forced["deduplicated"] is False and forced["content"]["id"] != first["content"]["id"]
     assert upload_requests(sandbox) == before * 2
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+async def test_heic_photo_is_uploaded_as_jpeg_and_deduplicated_on_the_original(tmp_path: Path, version: str) -> None:
+    """Issue 15.1: the iPhone's default photo format just works; the original stays as it was."""
+    async with uploader_env(tmp_path, api_version=version) as env:
+        path = env.media / "IMG_0001.heic"
+        shutil.copy(FIXTURES / "photo.heic", path)
+        original = path.read_bytes()
+        first = await env.uploader.upload_file(path)
+        assert first.converted_from == "image/heic" and not first.deduplicated
+        assert first.sha256 == hashlib.sha256(original).hexdigest()  # the user's file, as de-duplication sees it
+        asset = first.content
+        assert (asset.mime_type, asset.filename, asset.width, asset.height) == ("image/jpeg", "IMG_0001.jpg", 48, 64)
+        assert first.bytes_sent != len(original) and path.read_bytes() == original
+        if version == "v2":
+            assert env.sb.storage_sha256(stored_key(env.sb, asset.id)) != first.sha256  # the JPEG was stored
+            again = await env.uploader.upload_file(path)
+            assert again.deduplicated and again.content.id == asset.id and again.converted_from == "image/heic"
+
+
+async def test_heic_through_mcp_reports_the_conversion(client: Client, media_dir: Path) -> None:
+    shutil.copy(FIXTURES / "photo.heic", media_dir / "photo.heic")
+    result = await call(client, "upload_media", path=str(media_dir / "photo.heic"))
+    assert result["converted_from"] == "image/heic" and result["content"]["mime_type"] == "image/jpeg"
+    plain = await call(client, "upload_media", path=str(media_dir / "image.png"))
+    assert plain["converted_from"] is None
 
 
 async def test_deleted_asset_is_uploaded_again(

@@ -48,6 +48,9 @@ TOOLSETS: Mapping[str, list[Toolset]] = _Toolsets()
 
 
 def register_tools(server: MCPServer[Any], settings: Settings) -> list[str]:
+    from .schemas import NullMeansOmitted
+
+    server.middleware.append(NullMeansOmitted(server))
     names: list[str] = []
     for toolset_name in TOOLSETS:  # keys only: a disabled toolset is never imported
         if toolset_name not in settings.toolsets:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -20,10 +20,12 @@ from postqued.api.operations import supports
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import LocalError, PostQuedError
-from postqued.journal import Journal
+from postqued.journal import Journal, open_journal
 from postqued.publishing import Publisher
 from postqued.settings import Settings
 from postqued.uploads import Uploader
+
+from .schemas import advertise
 
 log = logging.getLogger("postqued.tools")
 
@@ -59,20 +61,20 @@ class ServerState:
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.client, self.journal, self.clock, self.settings)
         self.uploader = Uploader(self.client, self.journal, self.settings)
+        if self.settings.api_key is not None:  # replicas sharing a key share its buckets (team journal)
+            scope = hashlib.sha256(self.settings.api_key.get_secret_value().encode()).hexdigest()
+            self.client.limiter.store = self.journal().bucket_store(scope)
 
     def journal(self) -> Journal:
-        """The journal, opened on first use; a JournalError if it cannot be (blocks live publishing)."""
+        """The journal; it opens on first use, off the event loop (a JournalError then blocks live publishing)."""
         if self._journal is None:
-            path = Path(self.settings.state_dir) / "journal.sqlite3"
-            journal = Journal(path, clock=self.clock)
-            journal.recover()
-            self._journal = journal
+            self._journal = open_journal(self.settings, self.clock)
         return self._journal
 
     async def aclose(self) -> None:
         await self.client.aclose()
         if self._journal is not None:
-            self._journal.close()
+            await self._journal.aclose()
 
 
 def state(ctx: Context[Any, Any]) -> ServerState:
@@ -167,55 +169,10 @@ class Toolset:
                 if not all(supports(settings.api_version, r) for r in spec.routes):
                     continue
                 # what add_tool does (an existing tool of that name wins), from the tool built once per process
-                server._tool_manager._tools.setdefault(spec.name, _compacted(_built(spec)))
+                server._tool_manager._tools.setdefault(spec.name, _fresh(spec))
+                advertise(server, spec.name)
                 names.append(spec.name)
         return names
-
-
-# --- tools/list size -----------------------------------------------------------------------------
-
-_NAME_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})  # keys are names, not keywords
-_DATA = frozenset({"default", "const", "enum", "examples"})  # values are data, not schemas
-_NULL: dict[str, Any] = {"type": "null"}
-
-
-def compact_schema(node: Any) -> Any:
-    """The same JSON Schema in fewer bytes: what the model does not need goes, every constraint stays.
-
-    Drops ``title`` annotations (pydantic derives them from the names) and ``"default": null`` (an optional
-    property is null when omitted), and writes ``anyOf: [X, {"type": "null"}]`` as X with
-    ``"type": [t, "null"]`` when X is a plain typed schema (its pattern, lengths, ranges and format apply
-    to the non-null type only, so the two accept exactly the same values; an enum gains ``null``).
-    """
-    if isinstance(node, list):
-        return [compact_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
-            continue
-        if key in _NAME_MAPS and isinstance(value, dict):
-            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
-        elif key in _DATA:
-            out[key] = value
-        else:
-            out[key] = compact_schema(value)
-    branches = out.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
-        other = branches[1] if branches[0] == _NULL else branches[0]
-        if (
-            isinstance(other, dict)
-            and isinstance(other.get("type"), str)
-            and other["type"] != "null"
-            and "const" not in other
-            and not (set(other) & (set(out) - {"anyOf"}))
-        ):
-            merged = {**other, "type": [other["type"], "null"]}
-            if "enum" in merged:
-                merged["enum"] = [*merged["enum"], None]
-            out = {**{k: v for k, v in out.items() if k != "anyOf"}, **merged}
-    return out
 
 
 @functools.cache
@@ -224,13 +181,7 @@ def _built(spec: ToolSpec) -> Tool:
     return Tool.from_function(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
 
 
-def _compacted(tool: Tool) -> Tool:
-    """A copy of ``tool`` with compact advertised schemas (arguments are still validated by its pydantic model)."""
-    meta = tool.fn_metadata
-    if meta.output_schema is not None:
-        meta = meta.model_copy(update={"output_schema": compact_schema(meta.output_schema)})
-    # docstring indentation is bytes the model pays for and never reads
-    description = " ".join(tool.description.split()) if tool.description else tool.description
-    return tool.model_copy(
-        update={"parameters": compact_schema(tool.parameters), "description": description, "fn_metadata": meta}
-    )
+def _fresh(spec: ToolSpec) -> Tool:
+    """A copy of the built tool that ``advertise`` may rewrite without touching the cached one."""
+    tool = _built(spec)
+    return tool.model_copy(update={"fn_metadata": tool.fn_metadata.model_copy()})

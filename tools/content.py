@@ -41,8 +41,13 @@ class ContentView(BaseModel):
 class UploadResult(BaseModel):
     content: ContentView
     deduplicated: bool = Field(description="True when the same bytes were already uploaded; nothing was sent.")
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the local file (of the original when it was converted).")
     bytes_sent: int
+    converted_from: str | None = Field(
+        default=None,
+        description="Set when the file was converted on this machine before upload, e.g. 'image/heic': an "
+        "upright JPEG without location data was uploaded; the original file is unchanged.",
+    )
     sandbox: bool
 
 
@@ -80,7 +85,8 @@ async def upload_media(
     path: Annotated[
         str,
         Field(
-            description="A local file in the allowed media folders: mp4, mov, webm, jpeg, png, webp or gif.",
+            description="A local file in the allowed media folders: mp4, mov, webm, jpeg, png, webp or gif; "
+            "a HEIC/HEIF photo is converted to JPEG first.",
             min_length=1,
             max_length=4096,
         ),
@@ -103,6 +109,7 @@ async def upload_media(
         deduplicated=outcome.deduplicated,
         sha256=outcome.sha256,
         bytes_sent=outcome.bytes_sent,
+        converted_from=outcome.converted_from,
         sandbox=st.sandbox,
     )
 
@@ -233,5 +240,5 @@ async def delete_content(
     tell the user."""
     st = state(ctx)
     deleted = await st.client.delete_content(content_id, workspace_id=workspace_id)
-    st.uploader.forget(content_id)
+    await st.uploader.forget(content_id)
     return DeleteResult(content_id=content_id, deleted=deleted)

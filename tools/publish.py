@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -35,7 +36,7 @@ class TargetInput(BaseModel):
     )
     caption: str = Field(min_length=1, max_length=63206, description="Required on every target, drafts too.")
     dispatch_at: datetime | None = Field(
-        default=None, description="Offset-aware ISO 8601 time to schedule, e.g. 2026-12-01T09:00:00Z; null = now."
+        default=None, description="Offset-aware ISO 8601 time to schedule, e.g. 2026-12-01T09:00:00Z; omit: now."
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
@@ -94,7 +95,7 @@ class TargetView(BaseModel):
     dispatch_at: datetime | None = None
     published_at: datetime | None = Field(default=None, description="Set once status is published (never for drafts).")
     provider_post_id: str | None = None
-    error: Any = None
+    error: str | dict[str, Any] | None = None  # PostQued's reason, as sent (any other JSON as text)
 
     @classmethod
     def of(cls, t: TargetStatus, usernames: dict[str, str]) -> TargetView:
@@ -110,7 +111,7 @@ class TargetView(BaseModel):
             dispatch_at=t.dispatch_at,
             published_at=t.published_at if t.status == "published" else None,  # a draft is sent, never published
             provider_post_id=t.provider_post_id,
-            error=t.error,
+            error=t.error if t.error is None or isinstance(t.error, str | dict) else json.dumps(t.error),
         )
 
 
@@ -248,9 +249,9 @@ async def ask_approval(
     st = state(ctx)
     if dry_run:
         return NoQuestion(reason="not_needed")
-    if isinstance(plan, Rejected) or not st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
+    if isinstance(plan, Rejected) or not await st.journal().plan_is_fresh(plan.digest, workspace_id=plan.workspace_key):
         return NoQuestion(reason="invalid_request")  # the body refuses it; nobody is asked about it
-    if not plan.needs_confirmation(st.settings.confirm) or st.publisher.already_sent(plan):
+    if not plan.needs_confirmation(st.settings.confirm) or await st.publisher.already_sent(plan):
         return NoQuestion(reason="not_needed")
     return ask(ctx, approval_message(plan))
 
@@ -328,7 +329,7 @@ def status_next_step(status: PublishStatus, now: datetime, *, poll_after: dateti
     return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
 
 
-async def _usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
+async def account_usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
     """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
     try:
         accounts = await state(ctx).client.list_accounts(workspace_id=workspace_id)
@@ -396,7 +397,7 @@ async def publish_content(
             next_step="Show the user this plan. If they approve, call publish_content again with the same "
             "arguments and dry_run=false.",
         )
-    st.publisher.require_fresh_plan(plan)
+    await st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")
     outcome = await st.publisher.publish(plan, idempotency_key)
     s = outcome.status
@@ -433,7 +434,7 @@ async def get_publish_status(
     next_step says."""
     st = state(ctx)
     status = await st.publisher.read_status(publish_id, workspace_id=workspace_id)
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return PublishStatusResult(
         **view.model_dump(), next_step=status_next_step(status, st.clock.now()), sandbox=st.sandbox
     )
@@ -457,7 +458,7 @@ async def wait_for_publish(
     status, timed_out, poll_after = await st.publisher.wait(
         publish_id, budget=timeout_seconds, workspace_id=workspace_id, on_poll=on_poll
     )
-    view = PublishView.of(status, await _usernames(ctx, workspace_id))
+    view = PublishView.of(status, await account_usernames(ctx, workspace_id))
     return WaitResult(
         **view.model_dump(),
         timed_out=timed_out,
@@ -478,7 +479,7 @@ async def list_publish_requests(
     and time; both dates or neither. Next: get_publish_status, or a cancel on the user's word."""
     st = state(ctx)
     items = await st.client.list_publish(start_date=start_date, end_date=end_date, workspace_id=workspace_id)
-    usernames = await _usernames(ctx, workspace_id) if items else {}
+    usernames = await account_usernames(ctx, workspace_id) if items else {}
     return PublishListResult(
         requests=[PublishView.of(s, usernames) for s in items],
         next_step="Tell the user which post is which (caption, account, time). Cancel or move one only on their "
@@ -529,16 +530,18 @@ async def reschedule_publish_target(
     ctx: Context[Any, Any],
     target_id: TargetIdArg,
     dispatch_at: Annotated[
-        datetime | None, Field(description="New offset-aware ISO 8601 time in the future, or null to send now.")
-    ],
+        datetime | None, Field(description="New offset-aware ISO 8601 time in the future; omit it to send now.")
+    ] = None,
     workspace_id: WorkspaceArg = None,
 ) -> ActionResult:
-    """When the user wants a queued or scheduled target at another time (null: now). Next:
+    """When the user wants a queued or scheduled target at another time (no dispatch_at: now). Next:
     get_publish_status after it."""
     st = state(ctx)
     if dispatch_at is not None and dispatch_at.utcoffset() is not None and dispatch_at <= st.clock.now():
         raise LocalError(
-            "dispatch_at is in the past.", code="INVALID_DISPATCH_AT", next_step="Pass a future time, or null for now."
+            "dispatch_at is in the past.",
+            code="INVALID_DISPATCH_AT",
+            next_step="Pass a future time, or omit it for now.",
         )
     await st.client.reschedule_target(target_id, dispatch_at, workspace_id=workspace_id)
     when = dispatch_at.isoformat() if dispatch_at is not None else "now"
@@ -570,5 +573,5 @@ async def list_publish_journal(
 ) -> JournalResult:
     """Before posting again after an error: what this machine sent, newest first. Next: for unknown (answer
     lost) get_publish_status, or repeat the same publish_content call."""
-    entries = state(ctx).journal().list_entries(limit=limit, status=status)
+    entries = await state(ctx).journal().list_entries(limit=limit, status=status)
     return JournalResult(entries=[JournalEntryView.of(e) for e in entries])
