@@ -51,7 +51,7 @@ from postqued.thumbnail import thumbnail
 
 from .accounts import WorkspaceArg
 from .common import ANNOTATIONS, UuidId, state, tool_errors
-from .confirm import Outcome, Question, require
+from .confirm import Outcome, Question, can_ask, require
 from .publish import (
     Issue,
     PublishResult,
@@ -311,8 +311,7 @@ async def preview_publish_plan(
         )
     stale = await _stale(plan, plan_id, ctx)
     issues = [CardIssue(**stale.model_dump(), severity="error")] if stale else []
-    caps = ctx.client_capabilities
-    asks = plan.needs_confirmation(st.settings.confirm) and caps is not None and caps.elicitation is not None
+    asks = plan.needs_confirmation(st.settings.confirm) and can_ask(ctx)
     if plan.direct:
         issues.append(CardIssue(path="", code="DIRECT_POST", message="Posted publicly at once.", severity="note"))
     if st.sandbox:

@@ -11,6 +11,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field, ValidationError
 
+from postqued.api.shape import Checked
 from postqued.errors import BadRequestError, LocalError, PostQuedError
 from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
@@ -19,7 +20,7 @@ from postqued.text import shown
 
 from .accounts import WorkspaceArg
 from .common import ServerState, Toolset, UuidId, state, tool_errors
-from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
+from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, can_ask, require
 
 TOOLS = Toolset("publish")
 
@@ -115,7 +116,7 @@ class TargetView(BaseModel):
         )
 
 
-class PublishView(BaseModel):
+class PublishView(Checked):
     publish_id: str
     status: str | None = Field(description="pending, processing, completed, partial_failed, failed or canceled.")
     terminal: bool = Field(description="True when nothing will change any more.")
@@ -131,6 +132,7 @@ class PublishView(BaseModel):
             terminal=s.terminal,
             content_ids=[str(c) for c in media] if isinstance(media, list) else None,
             targets=[TargetView.of(t, usernames) for t in s.targets],
+            unverified=s.unverified,
         )
 
 
@@ -144,7 +146,7 @@ class WaitResult(PublishStatusResult):
     poll_after: datetime | None = Field(default=None, description="When to check again if not terminal.")
 
 
-class PublishListResult(BaseModel):
+class PublishListResult(Checked):
     requests: list[PublishView]
     next_step: str
     sandbox: bool
@@ -329,6 +331,16 @@ def status_next_step(status: PublishStatus, now: datetime, *, poll_after: dateti
     return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
 
 
+def approval_step(ctx: Context[Any, Any], plan: Plan) -> str:
+    """After a valid dry run: how the live call gets the user's approval on this host."""
+    step = "Show the user this plan. If they approve, call publish_content again with the same arguments and "
+    if not plan.needs_confirmation(state(ctx).settings.confirm):
+        return step + "dry_run=false."
+    if can_ask(ctx):
+        return step + "dry_run=false; the server then asks them to confirm."
+    return step + "dry_run=false and confirm=true (this host cannot ask them; confirm is not part of the plan)."
+
+
 async def account_usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
     """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
     try:
@@ -394,8 +406,7 @@ async def publish_content(
             plan_id=plan.digest,
             targets=_planned(plan),
             sandbox=st.sandbox,
-            next_step="Show the user this plan. If they approve, call publish_content again with the same "
-            "arguments and dry_run=false.",
+            next_step=approval_step(ctx, plan),
         )
     await st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")
@@ -491,6 +502,7 @@ async def list_publish_requests(
         if items
         else "No publish requests in this range.",
         sandbox=st.sandbox,
+        unverified=items.unverified,
     )
 
 
