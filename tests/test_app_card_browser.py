@@ -4,7 +4,8 @@ in memory. The tests assert what a person sees and what the simulator receives.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``; .ci/run installs it) and Playwright for Python;
 skips, saying why, where either is missing. A screenshot of the card is saved in pytest's tmp dir and, when
-``APP_CARD_SCREENSHOTS`` names a folder, there too.
+``APP_CARD_SCREENSHOTS`` names a folder, there too. The default run drives the approve path; ``--run-slow`` (CI)
+adds cancel, a stale plan and the status card.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ async def test_the_card_shows_the_plan_literally_and_approve_posts_once(
         assert len(live_attempts(sandbox)) == 1 and len(sandbox.publish_requests) == 1
 
 
+@pytest.mark.slow  # a browser each; the default run keeps the approve test above
 async def test_cancel_on_the_card_posts_nothing(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
@@ -204,6 +206,7 @@ async def test_cancel_on_the_card_posts_nothing(
     assert not live_attempts(sandbox) and not sandbox.publish_requests
 
 
+@pytest.mark.slow  # a browser each; the default run keeps the approve test above
 async def test_a_stale_plan_shows_its_failing_issue_first_and_no_approval(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
@@ -220,6 +223,7 @@ async def test_a_stale_plan_shows_its_failing_issue_first_and_no_approval(
     assert not live_attempts(sandbox)
 
 
+@pytest.mark.slow  # a browser each; the default run keeps the approve test above
 async def test_the_status_card_shows_each_target(
     settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
 ) -> None:
