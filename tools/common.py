@@ -154,18 +154,17 @@ class Toolset:
 
         return decorator
 
+    def selected(self, settings: Settings) -> list[ToolSpec]:
+        """The tools ``settings`` allow: read tools, then write tools unless read-only; none the API version lacks."""
+        reads = [spec for spec in self.specs if spec.read_only]
+        writes = [] if settings.read_only else [spec for spec in self.specs if not spec.read_only]
+        return [spec for spec in reads + writes if all(supports(settings.api_version, r) for r in spec.routes)]
+
     def register(self, server: MCPServer[Any], settings: Settings) -> list[str]:
-        """Register read tools, then write tools unless read-only; skip tools the API version lacks."""
+        """Register the tools ``settings`` allow (at start, or later through enable_toolset)."""
         names: list[str] = []
-        for read_pass in (True, False):
-            if not read_pass and settings.read_only:
-                break
-            for spec in self.specs:
-                if spec.read_only != read_pass:
-                    continue
-                if not all(supports(settings.api_version, r) for r in spec.routes):
-                    continue
-                server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
-                advertise(server, spec.name)
-                names.append(spec.name)
+        for spec in self.selected(settings):
+            server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
+            advertise(server, spec.name)
+            names.append(spec.name)
         return names
