@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -75,16 +75,40 @@ class RetryPolicy:
         return self.rng.uniform(0, min(self.max_delay, self.base_delay * (2**attempt)))
 
 
+class BucketStore(Protocol):
+    """Where the sends of a rate-limit bucket are counted when several processes share one PostQued key
+    (e.g. the team journal's database): ``reserve`` records one send now and returns 0 if the bucket has
+    room within the window, else records nothing and returns the seconds until it has room."""
+
+    async def reserve(self, bucket: str, limit: int, window: float) -> float: ...
+
+
 class RateLimiter:
-    """Local sliding-window buckets matching PostQued's per-minute limits, so bursts queue, not 429."""
+    """Local sliding-window buckets matching PostQued's per-minute limits, so bursts queue, not 429.
+
+    With a ``store`` the buckets are shared by every process that uses the same store (and key)."""
 
     window = 60.0
     margin = 0.25  # clocks of two machines never agree exactly
 
-    def __init__(self, limits: Mapping[str, int], clock: Clock) -> None:
+    def __init__(self, limits: Mapping[str, int], clock: Clock, store: BucketStore | None = None) -> None:
         self._limits = dict(limits)
         self._clock = clock
         self._sent: dict[str, deque[float]] = {name: deque() for name in limits}
+        self.store = store
+
+    async def reserve(self, bucket: str | None) -> float:
+        """Take one send from ``bucket`` now (0) or say how long until it has room (nothing taken)."""
+        limit = self._limits.get(bucket) if bucket else None
+        if self.store is not None and bucket is not None and limit:
+            try:
+                return await self.store.reserve(bucket, limit, self.window + self.margin)
+            except PostQuedError as exc:  # the shared store is down: this process's own count still holds
+                log.warning("shared rate-limit bucket %s unavailable (%s); counting locally", bucket, exc.code)
+        delay = self.delay(bucket)
+        if delay <= 0:
+            self.take(bucket)
+        return delay
 
     def delay(self, bucket: str | None) -> float:
         """Seconds until ``bucket`` has room (0 when it has room now)."""
@@ -246,12 +270,11 @@ class PostQuedClient:
         sent_once = False
         while True:
             try:
-                await self._wait_for_bucket(route.bucket)
+                await self._wait_for_bucket(route.bucket)  # and takes one send from it
             except RateLimitedError as exc:
                 if sent_once and keeps_outcome:  # an earlier attempt may have been processed
                     raise self._unknown(exc, route) from None
                 raise
-            self.limiter.take(route.bucket)
             try:
                 response = await self.api.request(
                     route.method, path, params=query, content=content, headers=headers, files=files
@@ -350,7 +373,7 @@ class PostQuedClient:
         return self.retry.backoff(attempt)
 
     async def _wait_for_bucket(self, bucket: str | None) -> None:
-        while (delay := self.limiter.delay(bucket)) > 0:
+        while (delay := await self.limiter.reserve(bucket)) > 0:
             if delay > self.retry.max_retry_wait:
                 raise RateLimitedError(
                     f"The local {bucket!r} rate limit is exhausted; nothing was sent.",

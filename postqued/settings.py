@@ -109,6 +109,7 @@ class Settings(BaseModel):
     read_only: bool = False
     sandbox: bool = False
     mcp_token: SecretStr | None = None
+    journal_url: SecretStr | None = None  # postgresql://... (team deployment); it may hold a password
     confirm: ConfirmMode = "direct"
     max_video_bytes: int = MAX_VIDEO_BYTES
     max_image_bytes: int = MAX_IMAGE_BYTES
@@ -172,6 +173,8 @@ class Settings(BaseModel):
             values["api_key"] = SecretStr(key)
         if (token := get("POSTQUED_MCP_TOKEN")) is not None:
             values["mcp_token"] = SecretStr(token)
+        if (journal_url := get("POSTQUED_JOURNAL_URL")) is not None:
+            values["journal_url"] = SecretStr(journal_url)
         if (base := get("POSTQUED_BASE_URL")) is not None:
             values["base_url"] = base
         if (version := get("POSTQUED_API_VERSION")) is not None:
@@ -234,6 +237,14 @@ class Settings(BaseModel):
                     f"POSTQUED_WORKSPACE_ID must be a workspace UUID, got {self.workspace_id!r}.",
                     next_step="Copy the id from list_workspaces (or `postqued-mcp doctor`), or unset it.",
                 ) from None
+        if self.journal_url is not None and urlsplit(self.journal_url.get_secret_value()).scheme not in (
+            "postgresql",
+            "postgres",
+        ):
+            raise ConfigError(
+                "POSTQUED_JOURNAL_URL must be a postgresql:// URL (postgresql://user:password@host:port/db).",
+                next_step="Fix POSTQUED_JOURNAL_URL, or unset it for the journal file under POSTQUED_STATE_DIR.",
+            )
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(

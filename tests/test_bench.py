@@ -35,6 +35,7 @@ FIGURES = [
 ]
 
 
+@pytest.mark.slow  # the benchmark smoke run (~2 min): --run-slow
 def test_short_benchmark_run_prints_every_figure() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench.run", "--short"], cwd=ROOT, capture_output=True, text=True, timeout=300

@@ -46,7 +46,7 @@ TARGETS = [{"account_id": "a-1", "username": "@me"}]
 @pytest.fixture(params=BACKENDS)
 async def reopen(request: pytest.FixtureRequest, clock: ManualClock, tmp_path: Any) -> AsyncIterator[JournalFactory]:
     """Opens journal objects on one fresh store of the backend (each a separate connection, like a restart)."""
-    async with journal_factory(request, str(request.param), clock, tmp_path) as factory:
+    async with journal_factory(str(request.param), clock, tmp_path) as factory:
         yield factory
 
 

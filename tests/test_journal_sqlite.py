@@ -21,7 +21,7 @@ from mcp import Client
 from postqued.clock import ManualClock
 from postqued.digest import plan_digest
 from postqued.errors import JournalError
-from postqued.journal import SCHEMA_VERSION, PublishIntent, SqliteJournal
+from postqued.journal import SCHEMA_VERSION, PublishIntent, SqliteJournal, sqlite_schema
 from postqued.journal import sqlite as backend
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
@@ -290,7 +290,7 @@ async def test_two_processes_open_a_fresh_file(tmp_path: Path) -> None:
 async def test_version_1_file_is_migrated_keeping_its_entries(path: Path, clock: ManualClock) -> None:
     path.parent.mkdir(parents=True)
     with sqlite3.connect(path) as conn:
-        conn.executescript(backend._MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        conn.executescript(sqlite_schema.MIGRATIONS[0] + "PRAGMA user_version = 1;")
         conn.execute(
             "INSERT INTO publishes (digest, workspace_id, idempotency_key, api_version, body, targets, status, "
             "publish_id, created_at, updated_at) VALUES (?, ?, 'old-key', 'v2', '{}', '[]', 'accepted', 'pub-old', "

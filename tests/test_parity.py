@@ -22,7 +22,7 @@ from postqued.settings import Settings
 from postqued_mcp.tools import TOOLSETS
 from postqued_mcp.tools.discovery import NAMES as DISCOVERY
 from tests.conftest import make_client
-from tests.test_server import PUBLISHING_TOOLS, call, call_error
+from tests.mcpkit import PUBLISHING_TOOLS, all_settings, call, call_error, sent
 
 FOREIGN_WS = "0e9f4d4a-1111-4222-8333-944445555666"  # a well-formed workspace id this key cannot see
 
@@ -86,19 +86,11 @@ CONFIRMING_TOOLS = {
 NEW_TOOLSETS = ("analytics", "engagement", "approvals", "team", "providers", "admin")
 
 
-def all_settings(settings: Settings, **update: Any) -> Settings:
-    return settings.model_copy(update={"toolsets": frozenset(TOOLSET_NAMES), **update})
-
-
 @pytest.fixture
 async def full(settings: Settings, sandbox: Sandbox, clock: ManualClock, mode: str) -> AsyncIterator[Client]:
     """An MCP client of a server with POSTQUED_TOOLSETS=all, both handshake modes."""
     async with make_client(all_settings(settings), sandbox, clock, mode=mode) as client:
         yield client
-
-
-def sent(sb: Sandbox, route: str) -> int:
-    return len(sb.requests(route))
 
 
 # --- the catalog ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from postqued.sandbox.common import stable_id
 from postqued.sandbox.handlers import admin, all_handlers, analytics, approvals, engagement, providers, team
 from postqued.sandbox.router import BY_NAME, ROUTE_NAMES
 from postqued.settings import Settings
-from tests.test_openapi_requests import Report, check_request, document  # noqa: F401 (fixture)
+from tests.openapikit import Report, check_request
 
 BASE = "http://sandbox.test"
 AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
@@ -349,7 +349,7 @@ def test_engagement_and_metrics_parse_from_other_shapes() -> None:
 # --- the documented routes, against the OpenAPI document -----------------------------------------
 
 
-async def test_documented_requests_match_the_document(document: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+async def test_documented_requests_match_the_document(document: dict[str, Any], tmp_path: Path) -> None:
     async with client_env(tmp_path) as env:
         client, sb = env.client, env.sb
         reddit = sb.connect_account("reddit", "r_user")

@@ -17,44 +17,13 @@ from postqued.settings import Settings
 from postqued_mcp.tools import TOOLSETS
 from postqued_mcp.tools.discovery import NAMES as DISCOVERY
 from tests.conftest import make_client
+from tests.mcpkit import PUBLISHING_TOOLS, call, call_error, draft_target
 
-PUBLISHING_TOOLS = {
-    "list_workspaces", "list_accounts", "get_creator_info", "upload_media", "start_content_upload",
-    "complete_content_upload", "list_content", "get_content", "update_content", "delete_content",
-    "publish_content", "get_publish_status", "wait_for_publish", "list_publish_requests", "cancel_publish",
-    "cancel_publish_target", "reschedule_publish_target", "delete_publish_request", "list_publish_journal",
-}  # fmt: skip
 WRITE_TOOLS = {
     "upload_media", "start_content_upload", "complete_content_upload", "update_content", "delete_content",
     "publish_content", "cancel_publish", "cancel_publish_target", "reschedule_publish_target",
     "delete_publish_request",
 }  # fmt: skip
-
-
-async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return dict(result.structured_content)
-
-
-async def call_error(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    text = result.content[0]
-    assert isinstance(text, mt.TextContent)
-    return text.text
-
-
-def draft_target(account_id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "platform": "tiktok",
-        "account_id": account_id,
-        "intent": "draft",
-        "caption": "hello #sandbox",
-        "options": {"privacy_level": "SELF_ONLY"},
-        **extra,
-    }
 
 
 # --- catalogue -----------------------------------------------------------------------------------

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, ValidationError, WithJsonSchema
 
@@ -19,7 +20,7 @@ from postqued.api.operations import supports
 from postqued.client import PostQuedClient
 from postqued.clock import Clock
 from postqued.errors import LocalError, PostQuedError
-from postqued.journal import Journal, SqliteJournal
+from postqued.journal import Journal, open_journal
 from postqued.publishing import Publisher
 from postqued.settings import Settings
 from postqued.uploads import Uploader
@@ -60,12 +61,14 @@ class ServerState:
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.client, self.journal, self.clock, self.settings)
         self.uploader = Uploader(self.client, self.journal, self.settings)
+        if self.settings.api_key is not None:  # replicas sharing a key share its buckets (team journal)
+            scope = hashlib.sha256(self.settings.api_key.get_secret_value().encode()).hexdigest()
+            self.client.limiter.store = self.journal().bucket_store(scope)
 
     def journal(self) -> Journal:
         """The journal; it opens on first use, off the event loop (a JournalError then blocks live publishing)."""
         if self._journal is None:
-            path = Path(self.settings.state_dir) / "journal.sqlite3"
-            self._journal = SqliteJournal(path, clock=self.clock, recover_on_open=True)
+            self._journal = open_journal(self.settings, self.clock)
         return self._journal
 
     async def aclose(self) -> None:
@@ -164,7 +167,20 @@ class Toolset:
         """Register the tools ``settings`` allow (at start, or later through enable_toolset)."""
         names: list[str] = []
         for spec in self.selected(settings):
-            server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
+            # what add_tool does (an existing tool of that name wins), from the tool built once per process
+            server._tool_manager._tools.setdefault(spec.name, _fresh(spec))
             advertise(server, spec.name)
             names.append(spec.name)
         return names
+
+
+@functools.cache
+def _built(spec: ToolSpec) -> Tool:
+    """The tool as the SDK's ``add_tool`` builds it (argument model, schemas): once per process, not per server."""
+    return Tool.from_function(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
+
+
+def _fresh(spec: ToolSpec) -> Tool:
+    """A copy of the built tool that ``advertise`` may rewrite without touching the cached one."""
+    tool = _built(spec)
+    return tool.model_copy(update={"fn_metadata": tool.fn_metadata.model_copy()})

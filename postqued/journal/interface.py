@@ -31,9 +31,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 from postqued.errors import JournalError, LocalError, redact
+
+if TYPE_CHECKING:
+    from postqued.client import BucketStore
 
 __all__ = [
     "KEY_TTL",
@@ -254,6 +257,11 @@ class Journal(ABC):
     @abstractmethod
     def for_identity(self, identity: str) -> Journal:
         """A view of the same store for another identity (shares connections; closing either closes both)."""
+
+    def bucket_store(self, scope: str) -> BucketStore | None:
+        """Rate-limit buckets shared through this journal's store by every process with the same ``scope``
+        (a digest of the PostQued key), or None where the store is this machine's alone."""
+        return None
 
     @abstractmethod
     async def open(self) -> None:
