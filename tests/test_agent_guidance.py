@@ -179,6 +179,25 @@ async def test_confirm_is_not_part_of_the_plan_so_an_approved_plan_goes_live_in_
     assert live["publish_id"] and len([e for e in sandbox.requests("publish") if e.idempotency_key]) == 1
 
 
+async def test_the_dry_run_says_how_this_host_gets_the_approval(
+    host: Client, settings: Settings, sandbox: Sandbox, clock: ManualClock, media_dir: Path
+) -> None:
+    up = await ok(host, "upload_media", path=str(media_dir / "video.mp4"))
+    direct = {"content_ids": [up["content"]["id"]], "targets": [target(sandbox.tiktok_public_id, "publish")]}
+    draft = {"content_ids": [up["content"]["id"]], "targets": [target(sandbox.tiktok_public_id, "draft")]}
+    assert (await ok(host, "publish_content", **direct))["next_step"].endswith(
+        "dry_run=false and confirm=true (this host cannot ask them; confirm is not part of the plan)."
+    )
+    assert (await ok(host, "publish_content", **draft))["next_step"].endswith("the same arguments and dry_run=false.")
+
+    async def answer(context: Any, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        return mt.ElicitResult(action="decline")
+
+    async with make_client(settings, sandbox, clock, elicitation_callback=answer) as asking:
+        step = (await ok(asking, "publish_content", **direct))["next_step"]
+    assert step.endswith("dry_run=false; the server then asks them to confirm.") and "confirm=true" not in step
+
+
 async def test_errors_read_as_the_sdk_shows_them_and_the_skill_documents_that(
     host: Client, sandbox: Sandbox, media_dir: Path
 ) -> None:

@@ -59,10 +59,15 @@ def ask(ctx: Context[Any, Any], question: str, *, valid: bool = True) -> Questio
         return NoQuestion(reason="invalid_request")
     if state(ctx).settings.confirm == "never":
         return NoQuestion(reason="not_needed")
-    caps = ctx.client_capabilities
-    if caps is None or caps.elicitation is None:
+    if not can_ask(ctx):
         return NoQuestion(reason="no_elicitation")
     return Elicit(question, Confirm)
+
+
+def can_ask(ctx: Context[Any, Any]) -> bool:
+    """Whether this client can put a question to the user (MCP elicitation)."""
+    caps = ctx.client_capabilities
+    return caps is not None and caps.elicitation is not None
 
 
 def require(outcome: Outcome, confirm: bool, *, action: str) -> str:

@@ -19,7 +19,7 @@ from postqued.text import shown
 
 from .accounts import WorkspaceArg
 from .common import Toolset, UuidId, state, tool_errors
-from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, require
+from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, can_ask, require
 
 TOOLS = Toolset("publish")
 
@@ -329,6 +329,16 @@ def status_next_step(status: PublishStatus, now: datetime, *, poll_after: dateti
     return f"Not final yet: call wait_for_publish(publish_id) {again}; never publish it again."
 
 
+def approval_step(ctx: Context[Any, Any], plan: Plan) -> str:
+    """After a valid dry run: how the live call gets the user's approval on this host."""
+    step = "Show the user this plan. If they approve, call publish_content again with the same arguments and "
+    if not plan.needs_confirmation(state(ctx).settings.confirm):
+        return step + "dry_run=false."
+    if can_ask(ctx):
+        return step + "dry_run=false; the server then asks them to confirm."
+    return step + "dry_run=false and confirm=true (this host cannot ask them; confirm is not part of the plan)."
+
+
 async def account_usernames(ctx: Context[Any, Any], workspace_id: str | None) -> dict[str, str]:
     """Account id -> username, to say which post a status is about; empty when the accounts cannot be read."""
     try:
@@ -394,8 +404,7 @@ async def publish_content(
             plan_id=plan.digest,
             targets=_planned(plan),
             sandbox=st.sandbox,
-            next_step="Show the user this plan. If they approve, call publish_content again with the same "
-            "arguments and dry_run=false.",
+            next_step=approval_step(ctx, plan),
         )
     await st.publisher.require_fresh_plan(plan)
     confirmation = require(approval, confirm, action="publish this post")

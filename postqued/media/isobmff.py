@@ -47,6 +47,7 @@ def _boxes(r: Reader, start: int, end: int) -> Iterator[_Box]:
 
 
 _MEDIA_BOXES: Final = frozenset({b"moov", b"mdat", b"moof"})
+_PRINTABLE: Final = bytes(range(0x20, 0x7F))
 
 
 def _top_box(r: Reader, pos: int, *, after_movie: bool = False) -> _Box | None:
@@ -62,8 +63,8 @@ def _top_box(r: Reader, pos: int, *, after_movie: bool = False) -> _Box | None:
     if len(head) < 8:
         return None
     size, typ = struct.unpack_from(">I4s", head)
-    if not all(0x20 <= c < 0x7F for c in typ):
-        return None
+    if typ.translate(None, _PRINTABLE):
+        return None  # not a box type: one of its bytes is not printable ASCII
     header = 8
     if size == 1:
         if len(head) < 16:

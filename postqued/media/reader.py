@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final, Literal
 
 PROBE_BYTE_BUDGET: Final = 64 * 1024 * 1024  # bytes of headers and tables one probe may read
-PROBE_SECONDS: Final = 10.0  # and the time it may take
+PROBE_SECONDS: Final = 30.0  # and the time it may take (a 1 GB MP4 fragmented per frame, ~1.2 M boxes, ~6 s)
 _CLOCK_EVERY: Final = 256  # reads between two looks at the clock
 
 
