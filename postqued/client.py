@@ -10,21 +10,31 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from postqued import __version__
+from postqued.api.fields import items, obj
 from postqued.api.operations import Operation, endpoints, operation
+from postqued.api.retry import (
+    BucketStore as BucketStore,  # re-exported: the journal's shared buckets implement it
+)
+from postqued.api.retry import (
+    RateLimiter,
+    RetryPolicy,
+    calculate_retry_timeout,
+    retry_after_seconds,
+    should_retry,
+)
+from postqued.api.shape import Found, Unverified, check, read_model
 from postqued.clock import Clock, SystemClock
 from postqued.errors import (
     APIError,
+    BadResponseError,
     LocalError,
     OutcomeUnknownError,
     PostQuedError,
@@ -59,73 +69,13 @@ from postqued.settings import Settings
 
 log = logging.getLogger("postqued.client")
 
-
-@dataclass
-class RetryPolicy:
-    """One policy for every call class: capped, jittered exponential backoff and a Retry-After cap."""
-
-    max_retries: int = 2
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_wait: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def backoff(self, attempt: int) -> float:
-        """Full jitter over ``base * 2**attempt`` capped at ``max_delay`` (attempt counts from 0)."""
-        return self.rng.uniform(0, min(self.max_delay, self.base_delay * (2**attempt)))
-
-
-class BucketStore(Protocol):
-    """Where the sends of a rate-limit bucket are counted when several processes share one PostQued key
-    (e.g. the team journal's database): ``reserve`` records one send now and returns 0 if the bucket has
-    room within the window, else records nothing and returns the seconds until it has room."""
-
-    async def reserve(self, bucket: str, limit: int, window: float) -> float: ...
-
-
-class RateLimiter:
-    """Local sliding-window buckets matching PostQued's per-minute limits, so bursts queue, not 429.
-
-    With a ``store`` the buckets are shared by every process that uses the same store (and key)."""
-
-    window = 60.0
-    margin = 0.25  # clocks of two machines never agree exactly
-
-    def __init__(self, limits: Mapping[str, int], clock: Clock, store: BucketStore | None = None) -> None:
-        self._limits = dict(limits)
-        self._clock = clock
-        self._sent: dict[str, deque[float]] = {name: deque() for name in limits}
-        self.store = store
-
-    async def reserve(self, bucket: str | None) -> float:
-        """Take one send from ``bucket`` now (0) or say how long until it has room (nothing taken)."""
-        limit = self._limits.get(bucket) if bucket else None
-        if self.store is not None and bucket is not None and limit:
-            try:
-                return await self.store.reserve(bucket, limit, self.window + self.margin)
-            except PostQuedError as exc:  # the shared store is down: this process's own count still holds
-                log.warning("shared rate-limit bucket %s unavailable (%s); counting locally", bucket, exc.code)
-        delay = self.delay(bucket)
-        if delay <= 0:
-            self.take(bucket)
-        return delay
-
-    def delay(self, bucket: str | None) -> float:
-        """Seconds until ``bucket`` has room (0 when it has room now)."""
-        limit = self._limits.get(bucket) if bucket else None
-        if bucket is None or not limit:
-            return 0.0
-        sent = self._sent[bucket]
-        now = self._clock.monotonic()
-        while sent and now - sent[0] >= self.window + self.margin:
-            sent.popleft()
-        if len(sent) < limit:
-            return 0.0
-        return sent[0] + self.window + self.margin - now
-
-    def take(self, bucket: str | None) -> None:
-        if bucket in self._sent:
-            self._sent[bucket].append(self._clock.monotonic())
+# The TikTok options the original v1 skill documents (api-facts.md section 2); v1 is sent no other.
+V1_TIKTOK_OPTIONS = frozenset(
+    {
+        "privacyLevel", "disableDuet", "disableStitch", "disableComment", "videoCoverTimestampMs", "autoAddMusic",
+        "brandContentToggle", "brandOrganicToggle",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -134,6 +84,7 @@ class Response:
     body: Any
     headers: httpx.Headers
     attempts: int = 1  # how many attempts this call took (1 = the first answer was used)
+    unverified: Unverified | None = None  # the answer lacked a field the operation expects
 
 
 class PostQuedClient:
@@ -233,11 +184,14 @@ class PostQuedClient:
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         idempotency_key: str | None = None,
         workspace_id: str | None = None,
+        expect: bool = True,
     ) -> Response:
         """Send operation ``name`` (postqued/api/operations.py) with its path ``ids``, query and JSON body.
 
         The workspace goes where the operation carries it (query or body; a body that already names one is
         sent as it is). ``None`` query values are left out. The one request path: retries, buckets, errors.
+        The answer is checked against the fields the operation expects (``expect=False``: an answer of
+        another kind, e.g. a dry run's): ``Response.unverified`` says what it lacked.
         """
         op, template = self.operation(name)
         wire = body.wire() if isinstance(body, RequestModel) else dict(body) if body is not None else None
@@ -250,7 +204,11 @@ class PostQuedClient:
         path = template.format(**{k: _path_segment(v) for k, v in zip(("id", "sub"), ids, strict=False)})
         if "{" in path:
             raise LocalError(f"{name} needs {template.count('{')} id(s).", code="INVALID_ID")
-        return await self._send(op, path, query, wire, files, idempotency_key)
+        response = await self._send(op, path, query, wire, files, idempotency_key)
+        route = op.route(self.api_version)
+        if expect and route is not None and route.expects:
+            response.unverified = check(name, response.body, route.expects)
+        return response
 
     async def _send(
         self,
@@ -290,26 +248,20 @@ class PostQuedClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # the request never reached the server: always safe to repeat
                 failure: PostQuedError = TransportError(f"Could not reach PostQued ({type(exc).__name__}).")
-                unknown = sent_once and keeps_outcome
+                arrived = False
             except httpx.HTTPError as exc:  # read timeout, reset, truncated: it may have been processed
-                sent_once = True
                 failure = TransportError(f"The connection to PostQued failed mid-request ({type(exc).__name__}).")
-                unknown = keeps_outcome
-                if route.kind == "once":  # no key to make a second attempt safe
-                    raise self._unknown(failure, route) from None
+                arrived = True
             else:
                 log.debug("%s %s -> %s", route.method, name, response.status_code)
                 parsed = _decode(raw)
                 if response.status_code < 300:  # a redirect is never followed, nor taken for success
                     if parsed is _UNDECODABLE and raw:
-                        sent_once = True
                         failure = TransportError(
                             f"PostQued answered HTTP {response.status_code} with a body that is not valid JSON.",
                             code="BAD_RESPONSE",
                         )
-                        unknown = keeps_outcome
-                        if route.kind == "once":
-                            raise self._unknown(failure, route) from None
+                        arrived = True
                     else:
                         return Response(
                             response.status_code,
@@ -319,10 +271,8 @@ class PostQuedClient:
                         )
                 else:
                     error = self._error(response, None if parsed is _UNDECODABLE else parsed)
-                    # a one-shot write is repeated only after a 429 (refused, so not processed)
-                    repeatable = route.kind != "once" or isinstance(error, RateLimitedError)
-                    retry = repeatable and error.retryable and attempt < self.retry.max_retries
-                    wait = self._retry_wait(error, attempt) if retry else None
+                    retry = should_retry(route.kind, error, attempt=attempt, limit=self.retry.max_retries, arrived=True)
+                    wait = calculate_retry_timeout(self.retry, error, attempt, self.clock.now()) if retry else None
                     if wait is None:
                         # a publish that got a 5xx, or a transient answer after an earlier attempt that may
                         # have been processed, has an unknown outcome (never "failed": it may be live)
@@ -341,8 +291,9 @@ class PostQuedClient:
                     attempt += 1
                     await self.clock.sleep(wait)
                     continue
-            if attempt >= self.retry.max_retries:
-                raise self._unknown(failure, route) if unknown else failure
+            sent_once = sent_once or arrived
+            if not should_retry(route.kind, failure, attempt=attempt, limit=self.retry.max_retries, arrived=arrived):
+                raise self._unknown(failure, route) if sent_once and keeps_outcome else failure
             wait = self.retry.backoff(attempt)
             log.info("retrying %s after %s in %.2fs", name, failure.code, wait)
             attempt += 1
@@ -365,19 +316,12 @@ class PostQuedClient:
             )
         retry_at = None
         if response.status_code in (429, 503) or "retry-after" in response.headers:
-            after = _retry_after(response.headers.get("retry-after"), self.clock.now())
+            after = retry_after_seconds(response.headers.get("retry-after"), self.clock.now())
             retry_at = self.clock.now() + timedelta(seconds=after) if after is not None else None
         error = api_error(response.status_code, body, retry_at=retry_at)
         if response.status_code == 408:
             error.retryable = True
         return error
-
-    def _retry_wait(self, error: APIError, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt, or None when Retry-After exceeds the cap."""
-        if error.retry_at is not None:
-            wait = max(0.0, (error.retry_at - self.clock.now()).total_seconds())
-            return wait if wait <= self.retry.max_retry_wait else None
-        return self.retry.backoff(attempt)
 
     async def _wait_for_bucket(self, bucket: str | None) -> None:
         while (delay := await self.limiter.reserve(bucket)) > 0:
@@ -439,16 +383,24 @@ class PostQuedClient:
 
     async def list_accounts(
         self, platform: str | None = None, *, workspace_id: str | None = None
-    ) -> list[PlatformAccount]:
-        query = {"platform": platform} if self.api_version == "v1" else {}
-        body = (await self.call("integrations", query=query, workspace_id=workspace_id)).body
-        raw = body.get("accounts", []) if isinstance(body, dict) else body if isinstance(body, list) else []
-        accounts = [PlatformAccount.model_validate(a) for a in raw if isinstance(a, dict) and a.get("id")]
-        return [a for a in accounts if platform is None or a.platform == platform]
+    ) -> Found[PlatformAccount]:
+        """Connected accounts. v1 as its docs show it: ``?platform=`` (TikTok, the one platform they name, when
+        none is given) answered by ``{accounts: [{id, username}]}``; the platform is the one asked for."""
+        asked = (platform or "tiktok") if self.api_version == "v1" else None
+        answer = await self.call("integrations", query={"platform": asked}, workspace_id=workspace_id)
+        accounts = Found[PlatformAccount](unverified=answer.unverified)
+        for raw in items(answer.body, "accounts"):
+            if asked is not None:
+                raw.setdefault("platform", asked)
+            account = read_model(PlatformAccount, raw, "integrations", answer.unverified)
+            accounts.unverified = accounts.unverified or account.unverified  # a malformed field is noted too
+            if platform is None or account.platform == platform:
+                accounts.append(account)
+        return accounts
 
     async def get_creator_info(self, account_id: str, *, workspace_id: str | None = None) -> CreatorInfo:
-        body = (await self.call("creator_info", account_id, workspace_id=workspace_id)).body
-        return parse_creator_info(body)
+        answer = await self.call("creator_info", account_id, workspace_id=workspace_id)
+        return parse_creator_info(answer.body, answer.unverified)
 
     # --- content ---------------------------------------------------------------------------------
 
@@ -461,18 +413,17 @@ class PostQuedClient:
         try:
             return parse_upload_session(body)
         except ValueError as exc:
-            raise APIError(f"Unexpected upload answer: {exc}.", code="BAD_RESPONSE") from None
+            raise BadResponseError(f"PostQued's upload answer cannot be used: {exc}.") from None
 
     async def complete_upload(self, request: UploadComplete) -> ContentAsset:
         if self.api_version == "v2" and request.workspace_id is None:
             request = request.model_copy(update={"workspace_id": await self.resolve_workspace(None)})
-        body = (await self.call("content_complete", body=request)).body
-        return _content_or_error(body)
+        return _content(await self.call("content_complete", body=request), "content_complete")
 
     async def upload_image_v1(self, filename: str, content_type: str, data: bytes) -> ContentAsset:
-        """v1 only: multipart image upload (answer undocumented: contentId, id or content.id)."""
-        body = (await self.call("upload_image", files={"file": (filename, data, content_type)})).body
-        return _content_or_error(body)
+        """v1 only: multipart image upload (answer undocumented; see ``parse_content``)."""
+        answer = await self.call("upload_image", files={"file": (filename, data, content_type)})
+        return _content(answer, "upload_image")
 
     async def list_content(
         self,
@@ -484,12 +435,11 @@ class PostQuedClient:
         workspace_id: str | None = None,
     ) -> ContentPage:
         query = {"page": page, "perPage": per_page, "search": search, "mediaType": media_type}
-        body = (await self.call("content_list", query=query, workspace_id=workspace_id)).body
-        return ContentPage.model_validate(body or {})
+        answer = await self.call("content_list", query=query, workspace_id=workspace_id)
+        return read_model(ContentPage, obj(answer.body), "content_list", answer.unverified)
 
     async def get_content(self, content_id: str, *, workspace_id: str | None = None) -> ContentAsset:
-        body = (await self.call("content_get", content_id, workspace_id=workspace_id)).body
-        return _content_or_error(body)
+        return _content(await self.call("content_get", content_id, workspace_id=workspace_id), "content_get")
 
     async def update_content(
         self,
@@ -501,8 +451,7 @@ class PostQuedClient:
     ) -> ContentAsset:
         ws = await self.resolve_workspace(workspace_id)
         request = ContentUpdate(filename=filename, alt=alt, workspace_id=ws)
-        body = (await self.call("content_update", content_id, body=request)).body
-        return _content_or_error(body)
+        return _content(await self.call("content_update", content_id, body=request), "content_update")
 
     async def delete_content(self, content_id: str, *, workspace_id: str | None = None) -> bool:
         body = (await self.call("content_delete", content_id, workspace_id=workspace_id)).body
@@ -511,8 +460,17 @@ class PostQuedClient:
     # --- publishing ------------------------------------------------------------------------------
 
     async def scoped_request(self, request: PublishRequest) -> PublishRequest:
-        """The request with its workspace resolved (v2), as it will be sent."""
+        """The request with its workspace resolved (v2), as it will be sent. v1 takes only the TikTok options
+        its docs list: any other is refused here, before anything is sent."""
         if self.api_version == "v1":
+            for i, target in enumerate(request.targets):
+                extra = sorted(set(target.options.wire()) - V1_TIKTOK_OPTIONS) if target.platform == "tiktok" else []
+                if extra:
+                    raise LocalError(
+                        f"targets[{i}].options: PostQued v1 documents no {', '.join(map(repr, extra))} option.",
+                        code="INVALID_OPTIONS",
+                        next_step="Leave it out, or set POSTQUED_API_VERSION=v2, which takes it.",
+                    )
             return request.model_copy(update={"workspace_id": None})
         return request.model_copy(update={"workspace_id": await self.resolve_workspace(request.workspace_id)})
 
@@ -525,30 +483,29 @@ class PostQuedClient:
                 next_step="Check the request with the local rules only, or set POSTQUED_API_VERSION=v2.",
             )
         body = (await self.scoped_request(request)).model_copy(update={"dry_run": True}).wire()
-        return (await self.call("publish", body=body)).body
+        return (await self.call("publish", body=body, expect=False)).body
 
     async def publish(self, request: PublishRequest, idempotency_key: str) -> PublishStatus:
         """A live publish. ``request`` must already be scoped; it is sent exactly as ``request.wire()``."""
         body = request.model_copy(update={"dry_run": False}).wire()
         response = await self.call("publish", body=body, idempotency_key=idempotency_key)
-        try:
-            status = parse_publish(response.body)
-        except ValueError:
-            raise OutcomeUnknownError(
-                "PostQued accepted the publish request but its answer carried no publish id."
-            ) from None
+        status = parse_publish(response.body, "publishId", "publish", response.unverified)
+        if status is None:
+            raise OutcomeUnknownError("PostQued accepted the publish request but its answer carried no publish id.")
         # A replay on this call's first attempt means an earlier call already sent it (a replay after our
         # own retry is just the answer we lost). PostQued documents no such header; the sandbox sends one.
         replayed = response.attempts == 1 and response.headers.get("idempotent-replayed", "").lower() == "true"
         return status.model_copy(update={"replayed": True}) if replayed else status
 
     async def get_publish(self, publish_id: str, *, workspace_id: str | None = None) -> PublishStatus:
-        body = (await self.call("publish_get", publish_id, workspace_id=workspace_id)).body
-        try:
-            status = parse_publish(body)
-        except ValueError:
-            raise APIError("PostQued's status answer carried no publish id.", code="BAD_RESPONSE") from None
-        return status if status.id else status.model_copy(update={"id": publish_id})
+        answer = await self.call("publish_get", publish_id, workspace_id=workspace_id)
+        if self.api_version == "v1":  # assumed: the documented publish answer's shape
+            status = parse_publish(answer.body, "publishId", "publish_get", answer.unverified)
+        else:  # assumed: the request under ``publish``
+            status = parse_publish(obj(answer.body, "publish"), "id", "publish_get", answer.unverified)
+        if status is None:
+            raise BadResponseError("PostQued's status answer carried no publish id.")
+        return status
 
     async def list_publish(
         self,
@@ -556,7 +513,7 @@ class PostQuedClient:
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         workspace_id: str | None = None,
-    ) -> list[PublishStatus]:
+    ) -> Found[PublishStatus]:
         if (start_date is None) != (end_date is None):
             raise LocalError(
                 "start_date and end_date go together.",
@@ -570,7 +527,8 @@ class PostQuedClient:
                 next_step="Pass offset-aware ISO 8601 times, e.g. 2026-12-01T00:00:00Z.",
             )
         query = {"startDate": start_date, "endDate": end_date}
-        return parse_publish_list((await self.call("publish_list", query=query, workspace_id=workspace_id)).body)
+        answer = await self.call("publish_list", query=query, workspace_id=workspace_id)
+        return Found(parse_publish_list(answer.body, answer.unverified), answer.unverified)
 
     async def cancel_publish(self, publish_id: str, *, workspace_id: str | None = None) -> Any:
         return (await self.call("publish_cancel", publish_id, workspace_id=workspace_id)).body
@@ -608,11 +566,11 @@ def _decode(raw: bytes) -> Any:
         return _UNDECODABLE
 
 
-def _content_or_error(body: Any) -> ContentAsset:
-    try:
-        return parse_content(body)
-    except ValueError:
-        raise APIError("PostQued's answer carried no content asset.", code="BAD_RESPONSE") from None
+def _content(answer: Response, operation: str) -> ContentAsset:
+    asset = parse_content(answer.body, operation, answer.unverified)
+    if asset is None:
+        raise BadResponseError(f"PostQued's answer to {operation} carried no content asset.")
+    return asset
 
 
 def _path_segment(value: str | None) -> str:
@@ -632,17 +590,3 @@ def _query_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
-
-
-def _retry_after(raw: str | None, now: datetime) -> float | None:
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds())

@@ -90,8 +90,14 @@ async def run_doctor(
     as_json: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
     out: TextIO | None = None,
+    contract: bool = False,
+    out_file: Path | None = None,
 ) -> int:
     out = out or sys.stdout
+    if contract:
+        from postqued.api.contract import run_contract
+
+        return await run_contract(settings, out_file=out_file, transport=transport, out=out)
     checks = await diagnose(settings, transport=transport)
     failed = [c for c in checks if not c.ok]
     if as_json:

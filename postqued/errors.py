@@ -182,6 +182,17 @@ class APIError(PostQuedError):
     default_code = "API_ERROR"
 
 
+class BadResponseError(APIError):
+    """PostQued answered 2xx, but without what this server needs to read it (e.g. no id): the request WAS sent."""
+
+    default_code = "BAD_RESPONSE"
+    default_next_step = (
+        "The request reached PostQued, which answered in a shape this server cannot read. Read the current "
+        "state (the matching list or get tool) before repeating anything, and run `postqued-mcp doctor "
+        "--contract` to report the shape."
+    )
+
+
 class BadRequestError(APIError):
     default_code = "INVALID_REQUEST"
     default_next_step = "Fix the request as the message says; repeating it unchanged will fail again."

@@ -7,8 +7,10 @@ unknown option keys so a typo is an error instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -23,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from postqued.api.fields import items, obj, text
+from postqued.api.shape import Checked, Unverified, read_model
 from postqued.errors import LocalError
 
 Platform = Literal[
@@ -84,37 +88,23 @@ class Workspace(WireModel):
 
 
 def parse_workspaces(body: Any) -> list[Workspace]:
-    """Workspaces from ``/v2/mcp/context``: at the top level or nested in their organisations."""
-    found: list[Workspace] = []
-    if not isinstance(body, dict):
-        return found
-    for raw in body.get("workspaces") or []:
-        if isinstance(raw, dict) and raw.get("id"):
-            found.append(Workspace.model_validate(raw))
-    for org in body.get("organizations") or body.get("organisations") or []:
-        if not isinstance(org, dict):
-            continue
-        for raw in org.get("workspaces") or []:
-            if isinstance(raw, dict) and raw.get("id"):
-                ws = Workspace.model_validate(raw)
-                found.append(
-                    ws.model_copy(
-                        update={
-                            "organization_id": ws.organization_id or org.get("id"),
-                            "organization_name": ws.organization_name or org.get("name"),
-                        }
-                    )
-                )
+    """Workspaces from ``/v2/mcp/context`` (undocumented; assumed: ``organizations[].workspaces[]``, as SPEC's
+    ``/v2/organizations/context`` nests them)."""
     unique: dict[str, Workspace] = {}
-    for ws in found:
-        unique.setdefault(ws.id, ws)
+    for org in items(body, "organizations"):
+        for raw in items(org, "workspaces"):
+            if text(raw, "id"):
+                ws = read_model(Workspace, raw, "context")
+                update = {"organization_id": ws.organization_id or text(org, "id")}
+                update["organization_name"] = ws.organization_name or text(org, "name")
+                unique.setdefault(ws.id, ws.model_copy(update=update))
     return list(unique.values())
 
 
 # --- accounts ------------------------------------------------------------------------------------
 
 
-class PlatformAccount(WireModel):
+class PlatformAccount(WireModel, Checked):
     id: str
     platform: str
     external_account_id: str | None = None
@@ -125,8 +115,9 @@ class PlatformAccount(WireModel):
     created_at: datetime | None = None
 
 
-class CreatorInfo(WireModel):
-    """TikTok's creator_info, as PostQued relays it (snake or camel, flat or nested)."""
+class CreatorInfo(Checked):
+    """TikTok's creator_info under TikTok's own names, as PostQued relays it (assumed: under ``creatorInfo``).
+    An answer without it leaves the defaults and says so in ``unverified``."""
 
     creator_username: str | None = None
     creator_nickname: str | None = None
@@ -138,18 +129,14 @@ class CreatorInfo(WireModel):
     max_video_post_duration_sec: int | None = None
 
 
-def parse_creator_info(body: Any) -> CreatorInfo:
-    data = body
-    for key in ("creatorInfo", "creator_info", "data"):
-        if isinstance(data, dict) and isinstance(data.get(key), dict):
-            data = data[key]
-    return CreatorInfo.model_validate(data if isinstance(data, dict) else {})
+def parse_creator_info(body: Any, note: Unverified | None = None) -> CreatorInfo:
+    return read_model(CreatorInfo, obj(body, "creatorInfo"), "creator_info", note)
 
 
 # --- content -------------------------------------------------------------------------------------
 
 
-class ContentAsset(WireModel):
+class ContentAsset(WireModel, Checked):
     id: str
     url: str | None = None
     media_type: str | None = None
@@ -171,7 +158,7 @@ class Pagination(WireModel):
     pages: int = 0
 
 
-class ContentPage(WireModel):
+class ContentPage(WireModel, Checked):
     content: list[ContentAsset] = Field(default_factory=list)
     pagination: Pagination = Field(default_factory=Pagination)
 
@@ -189,39 +176,45 @@ class UploadSession(BaseModel):
 
 
 def parse_upload_session(body: Any) -> UploadSession:
-    if not isinstance(body, dict) or not isinstance(body.get("upload"), dict):
-        raise ValueError("upload session answer has no 'upload' object")
-    upload = body["upload"]
-    content_id = body.get("contentId") or body.get("content_id") or body.get("id")
-    url = upload.get("url")
-    if not content_id or not url:
-        raise ValueError("upload session answer lacks contentId or upload.url")
+    """``{contentId, upload: {url, key, method, headers}}``. v1 documents no ``upload.key``: it is read from the
+    URL, which holds the object key in its documented form ``content/<user-id>/<content-id>.<ext>``."""
+    upload = body.get("upload") if isinstance(body, dict) else None
+    content_id = body.get("contentId") if isinstance(body, dict) else None
+    url = upload.get("url") if isinstance(upload, dict) else None
+    if not isinstance(upload, dict) or not isinstance(content_id, str) or not isinstance(url, str) or not url:
+        raise ValueError("the upload answer lacks contentId or upload.url")
     key = upload.get("key")
-    if not key:  # v1 documents no key; the object key is the URL's path below the bucket
-        from urllib.parse import unquote, urlsplit
-
-        path = unquote(urlsplit(url).path).lstrip("/")
-        key = path.split("/", 1)[1] if path.startswith("_storage/") else path
-    headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+    if not isinstance(key, str) or not key:
+        key = v1_object_key(url, content_id)
+    if key is None:
+        raise ValueError(
+            "the upload answer has no upload.key and its URL holds no content/<user-id>/<content-id>.<ext>"
+        )
+    headers = upload.get("headers")
+    method = upload.get("method")
     return UploadSession(
-        content_id=str(content_id),
-        url=str(url),
-        key=str(key),
-        method=str(upload.get("method") or "PUT"),
-        headers=headers,
+        content_id=content_id,
+        url=url,
+        key=key,
+        method=method if isinstance(method, str) and method else "PUT",
+        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
     )
 
 
-def parse_content(body: Any) -> ContentAsset:
-    """A ContentAsset from ``{content: {...}}``, a bare asset, or the v1 image answer."""
-    if isinstance(body, dict):
-        if isinstance(body.get("content"), dict):
-            return ContentAsset.model_validate(body["content"])
-        if body.get("id"):
-            return ContentAsset.model_validate(body)
-        if body.get("contentId"):
-            return ContentAsset.model_validate({**body, "id": body["contentId"]})
-    raise ValueError("answer carries no content asset")
+def v1_object_key(url: str, content_id: str) -> str | None:
+    """The documented v1 object key ``content/<user-id>/<content-id>.<ext>`` as it stands in ``url``'s path."""
+    path = unquote(urlsplit(url).path)
+    found = re.search(rf"(?:^|/)(content/[^/]+/{re.escape(content_id)}\.[A-Za-z0-9]+)$", path)
+    return found.group(1) if found else None
+
+
+def parse_content(body: Any, operation: str, note: Unverified | None = None) -> ContentAsset | None:
+    """The asset under ``content`` (v2, documented; v1 complete: assumed the same). The v1 image upload's answer
+    is undocumented: assumed ``contentId``, as the v1 upload answer names it. None: the answer shows none."""
+    data = obj(body, "content")
+    if not data and operation == "upload_image" and text(obj(body), "contentId"):
+        data = {"id": text(obj(body), "contentId")}
+    return read_model(ContentAsset, data, operation, note) if text(data, "id") else None
 
 
 class UploadStart(RequestModel):
@@ -491,7 +484,7 @@ class TargetStatus(WireModel):
         return self.status == "sent" and self.intent != "publish"
 
 
-class PublishStatus(WireModel):
+class PublishStatus(WireModel, Checked):
     """A publish request and its targets, whatever shape the answer had."""
 
     id: str
@@ -507,33 +500,16 @@ class PublishStatus(WireModel):
         return bool(self.targets) and all(t.terminal for t in self.targets)
 
 
-def parse_publish(body: Any) -> PublishStatus:
-    """``{publishId|id, ...}``, or the same nested under ``publish``/``publishRequest``/``data``."""
-    data = body
-    for key in ("publish", "publishRequest", "data"):
-        if isinstance(data, dict) and isinstance(data.get(key), dict):
-            data = data[key]
-    if not isinstance(data, dict):
-        raise ValueError("publish answer is not an object")
-    pid = data.get("publishId") or data.get("publish_id") or data.get("id")
+def parse_publish(data: Any, id_field: str, operation: str, note: Unverified | None = None) -> PublishStatus | None:
+    """A publish request read from ``data`` with its id under ``id_field`` (``publishId`` in the documented v1
+    publish answer, assumed for v2 too; ``id`` in the assumed status and list answers). None: no id."""
+    pid = text(obj(data), id_field)
     if not pid:
-        raise ValueError("publish answer carries no publish id")
-    return PublishStatus.model_validate({**data, "id": str(pid)})
+        return None
+    return read_model(PublishStatus, {**obj(data), "id": pid}, operation, note)
 
 
-def parse_publish_list(body: Any) -> list[PublishStatus]:
-    items: Any = body
-    if isinstance(body, dict):
-        for key in ("publishRequests", "requests", "publish", "items", "data"):
-            if isinstance(body.get(key), list):
-                items = body[key]
-                break
-    if not isinstance(items, list):
-        return []
-    out: list[PublishStatus] = []
-    for raw in items:
-        try:
-            out.append(parse_publish(raw))
-        except ValueError:
-            continue
-    return out
+def parse_publish_list(body: Any, note: Unverified | None = None) -> list[PublishStatus]:
+    """``{publishRequests: [...]}`` (undocumented; assumed); a request without an id is left out and noted."""
+    found = [parse_publish(raw, "id", "publish_list") for raw in items(body, "publishRequests")]
+    return [status.model_copy(update={"unverified": note}) if note else status for status in found if status]

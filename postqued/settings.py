@@ -40,6 +40,7 @@ TOOLSETS: tuple[str, ...] = (
     "providers",
     "admin",
 )
+DYNAMIC = "dynamic"  # not a toolset: list_toolsets and enable_toolset, so any other toolset can be added later
 DEFAULT_BASE_URL = "https://api.postqued.com"
 # PostQued's documented buckets (v1; v2 numbers are unknown and reuse them).
 DEFAULT_RATE_LIMITS: dict[str, int] = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
@@ -105,7 +106,7 @@ class Settings(BaseModel):
     workspace_id: str | None = None
     media_dirs: tuple[Path, ...] = ()
     state_dir: Path = Path()
-    toolsets: frozenset[str] = frozenset({"publishing"})
+    toolsets: frozenset[str] = frozenset({"publishing", DYNAMIC})  # publishing, and the others on request
     read_only: bool = False
     sandbox: bool = False
     mcp_token: SecretStr | None = None
@@ -322,16 +323,18 @@ class Settings(BaseModel):
 
 
 def parse_toolsets(raw: str) -> frozenset[str]:
+    """``all``, or a comma list of toolsets; ``dynamic`` adds publishing and the discovery pair (the default)."""
     names = {part.strip().lower() for part in raw.split(",") if part.strip()}
     if "all" in names:
-        return frozenset(TOOLSETS)
-    unknown = sorted(names - set(TOOLSETS))
+        return frozenset(TOOLSETS) | (names & {DYNAMIC})
+    unknown = sorted(names - set(TOOLSETS) - {DYNAMIC})
     if unknown or not names:
         raise ConfigError(
             f"POSTQUED_TOOLSETS has unknown toolset(s) {unknown or [raw]}.",
-            next_step=f"Use a comma list of {', '.join(TOOLSETS)}, or 'all'.",
+            next_step=f"Use {DYNAMIC!r} (the default), a comma list of {', '.join(TOOLSETS)} (with or without "
+            f"{DYNAMIC!r}), or 'all'.",
         )
-    return frozenset(names)
+    return frozenset(names | {"publishing"}) if DYNAMIC in names else frozenset(names)
 
 
 def _bool(var: str, raw: str) -> bool:

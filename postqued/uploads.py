@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("postqued.uploads")
 
 CHUNK = 1024 * 1024
-PUT_ATTEMPTS = 3
 
 ProgressFn = Callable[[int, int], Awaitable[None]]
 
@@ -285,13 +284,15 @@ class Uploader:
                 session = await start(workspace_id=ws)
                 sent.content_ids.append(session.content_id)
             except _Retryable as exc:
-                if attempts >= PUT_ATTEMPTS:
+                if attempts > self.client.retry.max_retries:  # the client's one retry policy
                     raise TransportError(
                         f"The upload to storage failed {attempts} times ({exc}).",
                         code="UPLOAD_FAILED",
                         next_step="Check the network and call upload_media again; nothing was published.",
                     ) from None
-                log.info("upload attempt %d failed (%s); starting again from byte 0", attempts, exc)
+                wait = self.client.retry.backoff(attempts - 1)
+                log.info("upload attempt %d failed (%s); from byte 0 again in %.2fs", attempts, exc, wait)
+                await self.client.clock.sleep(wait)
         ready.verify_unchanged()
         content = await self.client.complete_upload(
             UploadComplete(

@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
-    p.add_argument("--toolsets", help="comma list of toolsets or 'all' (POSTQUED_TOOLSETS)")
+    p.add_argument("--toolsets", help="dynamic (default), a comma list of toolsets, or all (POSTQUED_TOOLSETS)")
     p.add_argument(
         "--read-only", action="store_true", default=None, help="register read tools only (POSTQUED_READ_ONLY)"
     )
@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="the whole chain against the embedded sandbox, through a real MCP client")
     doc = sub.add_parser("doctor", help="check the configuration and print a fix for each problem")
     doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.add_argument(
+        "--contract", action="store_true", help="read-only: report the shape of each PostQued answer (no values)"
+    )
+    doc.add_argument("--out", type=Path, default=None, help="with --contract: write the JSON report to this file")
     return p
 
 
@@ -91,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 sandbox = Sandbox()
                 settings, transport = sandbox_settings(settings, sandbox), sandbox.transport()
-            return asyncio.run(run_doctor(settings, as_json=args.json, transport=transport))
+            return asyncio.run(
+                run_doctor(settings, as_json=args.json, transport=transport, contract=args.contract, out_file=args.out)
+            )
         server = build_server(settings)
         if args.http:
             from postqued_mcp.http_transport import run_http

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from postqued.client import PostQuedClient, RetryPolicy
+from postqued.api.retry import RetryPolicy
+from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.errors import PostQuedError
 from postqued.models import (

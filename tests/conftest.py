@@ -16,6 +16,8 @@ from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.app import build_server
+from tests import speed
+from tests.openapikit import load_document
 
 # Property tests are reproducible in the default run (HYPOTHESIS_PROFILE=long in the fuzz suites explores).
 hypothesis.settings.register_profile("reproducible", derandomize=True, database=None, deadline=None)
@@ -25,11 +27,50 @@ FIXTURES = Path(__file__).parent / "fixtures" / "media"
 SHARED_OPENAPI = Path(__file__).resolve().parents[1].parent / "shared" / "postqued" / "openapi-v2.json"
 
 
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="run everything (what CI runs): the tests marked slow too, and property tests with all their examples",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    speed.THOROUGH = bool(config.getoption("--run-slow"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --run-slow, the tests marked slow are deselected (and counted in the summary)."""
+    if speed.THOROUGH:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.stash[_LEFT_OUT] = len(slow)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if left_out := config.stash.get(_LEFT_OUT, 0):
+        terminalreporter.write_line(
+            f"{left_out} slow tests left out (and fewer property examples): --run-slow runs all"
+        )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
     """Every coroutine test runs under anyio (fixtures and test share one task, as the MCP SDK needs)."""
     if name.startswith("test") and inspect.iscoroutinefunction(obj):
         pytest.mark.anyio(obj)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """PostQued's OpenAPI document, kept beside the repository (never inside it); the test skips without it."""
+    return load_document()
 
 
 @pytest.fixture

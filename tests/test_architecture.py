@@ -6,6 +6,7 @@ Imports flow one way: command line and transports -> MCP tools -> core (``postqu
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,15 @@ def test_server_modules_have_one_job_each(folder: str) -> None:
     sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (ROOT / folder).glob("*.py")}
     assert sizes
     assert not {name: n for name, n in sizes.items() if n > MAX_LINES}, sizes
+
+
+def test_test_modules_do_not_import_each_other() -> None:
+    """Shared helpers live in support modules (tests/*kit.py, conftest.py), never in another test module."""
+    offenders = {}
+    for module in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        if bad := [n for n in names if n.startswith("tests.test_") or n.startswith("test_")]:
+            offenders[module.name] = bad
+    assert not offenders

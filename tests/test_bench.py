@@ -22,6 +22,7 @@ FIGURES = [
     "Per-call overhead, streamable HTTP",
     "tools/list size, default toolset",
     "tools/list size, all toolsets",
+    "On-demand toolsets: what a model reads at start",
     "What a model reads of tools/list, default toolset",
     "over loopback, end to end",
     "over loopback, PUT only",
@@ -34,6 +35,7 @@ FIGURES = [
 ]
 
 
+@pytest.mark.slow  # the benchmark smoke run (~2 min): --run-slow
 def test_short_benchmark_run_prints_every_figure() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench.run", "--short"], cwd=ROOT, capture_output=True, text=True, timeout=300

@@ -32,7 +32,7 @@ from postqued.errors import (
     PostQuedError,
     SubscriptionRequiredError,
 )
-from postqued.models import PublishStatus
+from postqued.models import PublishRequest, PublishStatus, PublishTarget, parse_upload_session, v1_object_key
 from postqued.sandbox import SANDBOX_API_KEY
 from tests.clientkit import (
     MODES,
@@ -370,8 +370,13 @@ async def test_v1_every_method(env_v1: Env) -> None:
 
     accounts = await client.list_accounts("tiktok")
     assert {a.username for a in accounts} == {"@sandbox_creator", "@sandbox_private"}
-    assert len(await client.list_accounts()) == 3
-    assert [e.query for e in sb.requests("v1_platform_accounts")] == [{"platform": "tiktok"}, {}]
+    assert {a.platform for a in accounts} == {"tiktok"} and accounts.unverified is None
+    [instagram] = await client.list_accounts("instagram")
+    assert instagram.platform == "instagram"
+    assert len(await client.list_accounts()) == 2  # v1 is always asked with the documented ?platform=
+    assert [e.query for e in sb.requests("v1_platform_accounts")] == [
+        {"platform": p} for p in ("tiktok", "instagram", "tiktok")
+    ]
 
     video = await upload(client)
     assert video.status == "ready" and video.duration_ms == 2000
@@ -407,6 +412,45 @@ async def test_v1_every_method(env_v1: Env) -> None:
         "v1_publish_get",
         "storage_put",
     }
+
+
+async def test_v1_answers_exactly_as_documented(env_v1: Env) -> None:
+    """The sandbox answers v1 as the original skill shows it, and the client needs nothing more."""
+    sb, client = env_v1.sb, env_v1.client
+    listed = (await client.api.get("/v1/platform-accounts", params={"platform": "tiktok"})).json()
+    assert listed["accounts"] and all(set(a) == {"id", "username"} for a in listed["accounts"])
+    body = {"filename": "clip.mp4", "contentType": "video/mp4", "fileSize": 10}
+    answer = (await client.api.post("/v1/content/upload", json=body)).json()
+    assert set(answer) == {"contentId", "upload"} and set(answer["upload"]) == {"url", "method", "headers"}
+    session = await client.start_upload("clip.mp4", "video/mp4", 10)
+    # the key is read from the URL in its documented form content/<user-id>/<content-id>.<ext>
+    assert session.key == sb.contents[session.content_id].key and session.key.startswith("content/")
+    assert session.key.endswith(f"/{session.content_id}.mp4")
+
+
+def test_the_v1_object_key_is_read_only_in_its_documented_form() -> None:
+    cid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    url = f"https://storage.postqued.com/bucket/content/user-7/{cid}.mp4?X-Amz-Signature=abc"
+    assert v1_object_key(url, cid) == f"content/user-7/{cid}.mp4"
+    assert v1_object_key(f"https://s.example/uploads/{cid}.mp4", cid) is None
+    assert v1_object_key("https://s.example/content/user-7/other.mp4", cid) is None
+    with pytest.raises(ValueError, match=r"no upload\.key"):
+        parse_upload_session({"contentId": cid, "upload": {"url": f"https://s.example/x/{cid}.mp4"}})
+
+
+def _tiktok(account_id: str, **options: Any) -> PublishRequest:
+    target = PublishTarget(platform="tiktok", account_id=account_id, intent="draft", caption="Hi", options=options)
+    return PublishRequest(content_ids=[], targets=[target])
+
+
+async def test_v1_is_sent_no_tiktok_option_its_docs_do_not_list(env_v1: Env) -> None:
+    account = env_v1.sb.tiktok_public_id
+    with pytest.raises(LocalError) as caught:
+        await env_v1.client.scoped_request(_tiktok(account, privacy_level="SELF_ONLY", photo_cover_index=1))
+    assert caught.value.code == "INVALID_OPTIONS" and "'photoCoverIndex'" in caught.value.message
+    assert env_v1.sb.ledger == []
+    documented = _tiktok(account, privacy_level="SELF_ONLY", auto_add_music=True, video_cover_timestamp_ms=5)
+    assert (await env_v1.client.scoped_request(documented)).workspace_id is None
 
 
 async def test_v1_refuses_v2_only_operations_without_sending(tmp_path: Path) -> None:

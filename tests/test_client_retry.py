@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from postqued.client import RetryPolicy
+from postqued.api.retry import RetryPolicy, calculate_retry_timeout, should_retry
 from postqued.errors import (
     APIError,
     BadRequestError,
@@ -35,6 +35,53 @@ from postqued.sandbox import LedgerEntry
 from tests.clientkit import MODES, Env, client_env, secrets_free, tiktok_request, upload
 
 LIMITS = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
+
+# --- the decision itself, row by row (pure functions: no sandbox, no clock) ------------------------
+
+S503 = ServerError("down", status=503)
+S429 = RateLimitedError("slow down", status=429)
+S409 = ConflictError("conflict", status=409)
+NET = TransportError("reset")
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "attempt", "arrived", "expected"),
+    [
+        ("read", S503, 0, True, True),  # reads repeat any transient failure
+        ("read", NET, 1, True, True),
+        ("read", S503, 2, True, False),  # the retry budget (2) is spent
+        ("read", S409, 0, True, False),  # a 4xx other than 408/429 is never repeated
+        ("write", NET, 0, True, True),  # an idempotent write: the same effect twice is harmless
+        ("publish", S503, 0, True, True),  # same key, same bytes: PostQued replays instead of posting twice
+        ("publish", S409, 0, True, False),
+        ("once", S503, 0, True, False),  # no key: a second copy could post twice
+        ("once", NET, 0, True, False),  # broke mid-request: it may have been processed
+        ("once", NET, 0, False, True),  # never connected: it cannot have been processed
+        ("once", S429, 0, True, True),  # refused by the rate limit: not processed
+        ("once", S429, 2, True, False),
+    ],
+)
+def testshould_retry(kind: Any, error: Any, attempt: int, arrived: bool, expected: bool) -> None:
+    assert should_retry(kind, error, attempt=attempt, limit=2, arrived=arrived) is expected
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(None, "backoff"), (0, 0.0), (12, 12.0), (30, 30.0), (31, None), (-5, 0.0)],
+)
+def testcalculate_retry_timeout(retry_after: int | None, expected: Any) -> None:
+    """Retry-After is honoured up to the policy's cap; beyond it the caller answers with retry_at instead."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    policy = RetryPolicy(max_retry_wait=30.0, rng=random.Random(7))
+    error = RateLimitedError("slow down", status=429)
+    error.retry_at = now + timedelta(seconds=retry_after) if retry_after is not None else None
+    wait = calculate_retry_timeout(policy, error, 1, now)
+    if expected == "backoff":
+        assert wait is not None and 0 <= wait <= min(policy.max_delay, policy.base_delay * 2)
+    else:
+        assert wait == expected
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from postqued.clock import ManualClock
 from postqued.sandbox import LedgerEntry, Sandbox
 from postqued.settings import Settings
 from tests.conftest import make_client
-from tests.test_server import call, call_error
+from tests.mcpkit import call, call_error
 
 CAPTION = "Launch day! #sandbox"
 

@@ -25,7 +25,7 @@ from mcp import Client, StdioServerParameters
 
 from postqued.journal import SqliteJournal
 from postqued.sandbox import SANDBOX_API_KEY, LedgerEntry, Sandbox, run_in_thread
-from tests.test_server import call
+from tests.mcpkit import call
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD_SECONDS = 1.5  # how long the sandbox holds the live publish before committing it
@@ -64,6 +64,7 @@ def server_process(tmp_path: Path, base_url: str, media_dir: Path, pidfile: Path
     return StdioServerParameters(command=sys.executable, args=["-c", BOOT, str(pidfile)], env=env, cwd=tmp_path)
 
 
+@pytest.mark.slow  # two real server processes and a held publish: --run-slow
 async def test_server_killed_mid_publish_publishes_once_after_restart(tmp_path: Path, media_dir: Path) -> None:
     with Sandbox() as sb, run_in_thread(sb) as base_url:  # a real clock: the server process has its own
         first_pid = tmp_path / "first.pid"

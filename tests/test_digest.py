@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from postqued.digest import canonical_json, plan_digest
+from tests.speed import examples
 
 leaves = (
     st.none()
@@ -69,7 +70,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return [replaced(item, rest, new) if index == head else item for index, item in enumerate(value)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150, 30), deadline=None)
 @given(body=bodies, rnd=st.randoms(use_true_random=False))
 def test_key_order_never_changes_the_digest(body: dict[str, Any], rnd: random.Random) -> None:
     other = shuffled(body, rnd)
@@ -77,7 +78,7 @@ def test_key_order_never_changes_the_digest(body: dict[str, Any], rnd: random.Ra
     assert plan_digest(other) == plan_digest(body)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150, 30), deadline=None)
 @given(body=bodies, data=st.data())
 def test_a_changed_leaf_changes_the_digest(body: dict[str, Any], data: st.DataObject) -> None:
     path = data.draw(st.sampled_from([p for p in paths(body) if p]))
@@ -88,7 +89,7 @@ def test_a_changed_leaf_changes_the_digest(body: dict[str, Any], data: st.DataOb
     assert plan_digest(replaced(body, path, new)) != plan_digest(body)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150, 30), deadline=None)
 @given(body=bodies, data=st.data())
 def test_an_added_or_removed_key_changes_the_digest(body: dict[str, Any], data: st.DataObject) -> None:
     dict_paths = [p for p in paths(body) if isinstance(get(body, p), dict)]
@@ -103,7 +104,7 @@ def test_an_added_or_removed_key_changes_the_digest(body: dict[str, Any], data: 
     assert plan_digest(changed) != plan_digest(body)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150, 30), deadline=None)
 @given(body=bodies, data=st.data())
 def test_list_order_changes_the_digest(body: dict[str, Any], data: st.DataObject) -> None:
     items = data.draw(st.lists(json_values, min_size=2, max_size=5))
@@ -117,7 +118,7 @@ def test_list_order_changes_the_digest(body: dict[str, Any], data: st.DataObject
     assert plan_digest(reordered) != plan_digest(original)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100, 20), deadline=None)
 @given(body=bodies)
 def test_canonical_json_round_trips(body: dict[str, Any]) -> None:
     encoded = canonical_json(body)

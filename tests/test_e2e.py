@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import httpx2
@@ -22,8 +20,8 @@ from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.app import build_server, sandbox_settings
 from postqued_mcp.demo import run_demo
-from tests.servekit import ROOT, free_port, http_server, server_env
-from tests.test_server import call, draft_target
+from tests.mcpkit import call, chain, draft_target
+from tests.servekit import ROOT, http_server, server_env
 
 
 def sandbox_env(tmp_path: Path, media_dir: Path, **extra: str) -> dict[str, str]:
@@ -32,20 +30,8 @@ def sandbox_env(tmp_path: Path, media_dir: Path, **extra: str) -> dict[str, str]
     )
 
 
-async def chain(client: Client, media_dir: Path) -> dict[str, Any]:
-    """upload -> accounts -> creator info -> dry run -> live draft -> wait; returns the final status."""
-    up = await call(client, "upload_media", path=str(media_dir / "video.mp4"))
-    accounts = (await call(client, "list_accounts", platform="tiktok"))["accounts"]
-    account = next(a for a in accounts if a["username"] == "@sandbox_creator")
-    info = await call(client, "get_creator_info", account_id=account["id"])
-    assert "SELF_ONLY" in info["privacy_level_options"]
-    args = {"content_ids": [up["content"]["id"]], "targets": [draft_target(account["id"])]}
-    assert (await call(client, "publish_content", **args))["valid"] is True
-    live = await call(client, "publish_content", **args, dry_run=False)
-    return await call(client, "wait_for_publish", publish_id=live["publish_id"], timeout_seconds=30)
-
-
-@pytest.mark.parametrize("handshake", ["legacy", "auto"])
+# the legacy handshake over stdio in the full run only (in memory, every suite speaks both)
+@pytest.mark.parametrize("handshake", [pytest.param("legacy", marks=pytest.mark.slow), "auto"])
 async def test_stdio_server_runs_the_chain(tmp_path: Path, media_dir: Path, handshake: str) -> None:
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "postqued_mcp", "--sandbox"], env=sandbox_env(tmp_path, media_dir), cwd=ROOT
@@ -61,6 +47,7 @@ def http_mcp(tmp_path: Path, media_dir: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow  # tests/test_http_transport.py checks the same gates and chain on its own server
 async def test_http_server_auth_origin_host_and_chain(http_mcp: str, media_dir: Path) -> None:
     init = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -77,14 +64,6 @@ async def test_http_server_auth_origin_host_and_chain(http_mcp: str, media_dir: 
     async with http, Client(streamable_http_client(http_mcp, http_client=http)) as client:
         done = await chain(client, media_dir)
     assert done["terminal"] is True and done["status"] == "completed"
-
-
-def test_http_refuses_to_start_without_a_token(tmp_path: Path, media_dir: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "postqued_mcp", "--http", "--port", str(free_port())],
-        env=sandbox_env(tmp_path, media_dir), cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert proc.returncode == 2 and "POSTQUED_MCP_TOKEN" in proc.stderr and not proc.stdout
 
 
 async def test_demo_passes_and_reports_every_step(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ loops, dangling links, a FIFO, a socket, devices, a directory named like a file,
 Unicode look-alikes of the allowed folder, a sibling whose name starts like it, an undecodable file name.
 Paths are built from the tree's names, the tricks and random text; the oracle below decides from the file
 system what the answer must be. A fixed table also walks every entry once, so each trick is tried in every
-run. Profiles: ``ci`` (default, short) and ``long`` (``HYPOTHESIS_PROFILE=long``, for manual runs).
+run. Profiles: ``ci`` (short; shorter still without ``--run-slow``) and ``long`` (``HYPOTHESIS_PROFILE=long``,
+for manual runs).
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ from postqued.media import LocalFile, check_path, inspect_file
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.app import build_server
+from tests.speed import examples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 SECRET = "TOPSECRET-9f1c2e"  # bytes of files outside the folders; never in any message
 
 settings.register_profile(
     "paths-ci",
-    max_examples=400,
+    max_examples=examples(400, 100),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
@@ -59,7 +61,7 @@ settings.register_profile(
 )
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 POLICY = settings.get_profile("paths-long" if LONG else "paths-ci")
-THROUGH_MCP = settings(POLICY, max_examples=2_000 if LONG else 40)
+THROUGH_MCP = settings(POLICY, max_examples=2_000 if LONG else examples(40, 10))
 
 REFUSAL_CODES = {
     "PATH_INVALID",

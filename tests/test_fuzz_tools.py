@@ -12,8 +12,9 @@ the keywords pydantic emits; ``hypothesis-jsonschema`` does not run on the curre
 names with a known meaning (ids, paths) also draw real values from the sandbox, so calls get past the
 first 404 and reach the code that builds request bodies.
 
-Profiles: ``ci`` (default: 40 examples per publishing tool, 20 per tool of the other toolsets) and ``long``
-(``HYPOTHESIS_PROFILE=long``, 1500 and 750). ``FUZZ_STATS=1`` with ``-s`` prints what the calls reached.
+Profiles: ``ci`` (40 examples per publishing tool, 20 per tool of the other toolsets; the default run without
+``--run-slow`` does 10 and 10) and ``long`` (``HYPOTHESIS_PROFILE=long``, 1500 and 750). ``FUZZ_STATS=1``
+with ``-s`` prints what the calls reached.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ from postqued.sandbox import SANDBOX_API_KEY, LedgerEntry, Sandbox
 from postqued.settings import Settings, parse_toolsets
 from postqued_mcp.app import build_server
 from postqued_mcp.tools import TOOLSETS
+from tests.speed import examples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 OPENAPI = Path(__file__).resolve().parents[1].parent / "shared/postqued/openapi-v2.json"
 
 settings.register_profile(
     "ci",
-    max_examples=40,
+    max_examples=examples(40, 10),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,

@@ -31,8 +31,8 @@ from postqued.sandbox import SANDBOX_API_KEY, Sandbox, run_in_thread
 from postqued.settings import Settings
 from postqued_mcp import cli, http_transport
 from postqued_mcp.app import build_server
+from tests.mcpkit import chain
 from tests.servekit import http_server, server_env
-from tests.test_e2e import chain
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "mcp-token-for-transport-tests-5f0a9c"

@@ -43,6 +43,7 @@ from postqued.media import (
     probe,
     sniff,
 )
+from tests.speed import examples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "media"
 SAMPLE = Path(__file__).parent.parent / "postqued" / "assets" / "sample.mp4"
@@ -1142,7 +1143,7 @@ def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300, 60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     mime=st.sampled_from(SUPPORTED_TYPES),
     prefix_len=st.integers(min_value=0, max_value=80),

@@ -41,6 +41,7 @@ def test_wheel_installs_only_uniquely_named_packages(wheel: Path) -> None:
     assert "postqued-mcp = postqued_mcp.cli:main" in entry_points
 
 
+@pytest.mark.slow  # a demo in a fresh process from the unpacked wheel: --run-slow
 def test_the_unpacked_wheel_runs_the_demo_from_another_folder(wheel: Path, tmp_path: Path) -> None:
     """``postqued-mcp demo`` from the wheel's files alone: no module is loaded from the checkout."""
     site = tmp_path / "site"

@@ -20,8 +20,9 @@ from postqued.sandbox import Sandbox
 from postqued.settings import TOOLSETS as TOOLSET_NAMES
 from postqued.settings import Settings
 from postqued_mcp.tools import TOOLSETS
+from postqued_mcp.tools.discovery import NAMES as DISCOVERY
 from tests.conftest import make_client
-from tests.test_server import PUBLISHING_TOOLS, call, call_error
+from tests.mcpkit import PUBLISHING_TOOLS, all_settings, call, call_error, sent
 
 FOREIGN_WS = "0e9f4d4a-1111-4222-8333-944445555666"  # a well-formed workspace id this key cannot see
 
@@ -85,19 +86,11 @@ CONFIRMING_TOOLS = {
 NEW_TOOLSETS = ("analytics", "engagement", "approvals", "team", "providers", "admin")
 
 
-def all_settings(settings: Settings, **update: Any) -> Settings:
-    return settings.model_copy(update={"toolsets": frozenset(TOOLSET_NAMES), **update})
-
-
 @pytest.fixture
 async def full(settings: Settings, sandbox: Sandbox, clock: ManualClock, mode: str) -> AsyncIterator[Client]:
     """An MCP client of a server with POSTQUED_TOOLSETS=all, both handshake modes."""
     async with make_client(all_settings(settings), sandbox, clock, mode=mode) as client:
         yield client
-
-
-def sent(sb: Sandbox, route: str) -> int:
-    return len(sb.requests(route))
 
 
 # --- the catalog ---------------------------------------------------------------------------------
@@ -127,8 +120,8 @@ def test_every_new_toolset_is_in_the_settings_and_the_registry() -> None:
     assert not HOSTED - everything
 
 
-async def test_new_toolsets_are_off_by_default(mcp: Client) -> None:
-    assert {t.name for t in (await mcp.list_tools()).tools} == PUBLISHING_TOOLS
+async def test_new_toolsets_are_off_by_default(mcp: Client) -> None:  # and on request: tests/test_toolsets.py
+    assert {t.name for t in (await mcp.list_tools()).tools} == PUBLISHING_TOOLS | DISCOVERY
 
 
 async def test_one_toolset_alone(settings: Settings, sandbox: Sandbox, clock: ManualClock) -> None:

@@ -21,8 +21,7 @@ from postqued.sandbox import Sandbox
 from postqued.sandbox.common import stable_id
 from postqued.settings import Settings
 from tests.conftest import make_client
-from tests.test_parity import all_settings, sent
-from tests.test_server import call, call_error
+from tests.mcpkit import all_settings, call, call_error, sent
 
 FOREIGN_WS = "0e9f4d4a-1111-4222-8333-944445555666"  # a well-formed workspace id this key cannot see
 

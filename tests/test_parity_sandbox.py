@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,31 +17,41 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from postqued import extras
+from postqued.api import admin, analytics, approvals, engagement, providers, team
+from postqued.api.approvals import ApprovalDraft, ApprovalTarget, Guard
 from postqued.api.operations import endpoints
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
 from postqued.errors import (
+    APIError,
     ConflictError,
     OutcomeUnknownError,
     PermissionDeniedError,
     RevisionConflictError,
     WorkflowStateError,
 )
-from postqued.extras import ApprovalDraft, ApprovalTarget, Guard
 from postqued.sandbox import SANDBOX_API_KEY, Sandbox, handlers
 from postqued.sandbox.common import stable_id
-from postqued.sandbox.handlers import admin, all_handlers, analytics, approvals, engagement, providers, team
+from postqued.sandbox.handlers import all_handlers
 from postqued.sandbox.router import BY_NAME, ROUTE_NAMES
 from postqued.settings import Settings
-from tests.test_openapi_requests import Report, check_request, document  # noqa: F401 (fixture)
+from tests.openapikit import Report, check_request
 
 BASE = "http://sandbox.test"
 AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
 SEEDED_POST = stable_id("approval/spring-teaser")
 # The routes beyond publishing, which PostQued documents by path only (api-facts 3.2).
 EXTRA_ROUTES = [
-    BY_NAME[name] for module in (admin, providers, analytics, engagement, approvals, team) for name in module.HANDLERS
+    BY_NAME[name]
+    for module in (
+        handlers.admin,
+        handlers.providers,
+        handlers.analytics,
+        handlers.engagement,
+        handlers.approvals,
+        handlers.team,
+    )
+    for name in module.HANDLERS
 ]
 
 
@@ -60,18 +71,27 @@ def ws(sb: Sandbox, **extra: Any) -> dict[str, Any]:
     return {"workspaceId": sb.workspace_id, **extra}
 
 
-class Recorder(httpx.AsyncBaseTransport):
-    """Records every request (and its body); ``before`` may raise to simulate a connection failure."""
+Before = Callable[[httpx.Request], None]
+After = Callable[[httpx.Request, httpx.Response], httpx.Response | None]
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, before: Callable[[httpx.Request], None] | None) -> None:
-        self.inner, self.before = inner, before
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Records every request (and its body); ``before`` may raise to simulate a connection failure, ``after``
+    may answer in another shape (None keeps the sandbox's answer)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, before: Before | None, after: After | None) -> None:
+        self.inner, self.before, self.after = inner, before, after
         self.requests: list[tuple[httpx.Request, bytes]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append((request, await request.aread()))
         if self.before is not None:
             self.before(request)
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if self.after is None:
+            return response
+        await response.aread()
+        return self.after(request, response) or response
 
 
 @dataclass
@@ -86,10 +106,10 @@ class Env:
 
 
 @asynccontextmanager
-async def client_env(tmp_path: Path, before: Callable[[httpx.Request], None] | None = None) -> AsyncIterator[Env]:
+async def client_env(tmp_path: Path, before: Before | None = None, after: After | None = None) -> AsyncIterator[Env]:
     clock = ManualClock()
     with Sandbox(clock=clock) as sb:
-        recorder = Recorder(sb.transport(), before)
+        recorder = Recorder(sb.transport(), before, after)
         settings = Settings.build(
             api_key=SecretStr(SANDBOX_API_KEY),
             base_url="http://sandbox.localhost",
@@ -116,7 +136,7 @@ def test_every_extra_route_is_served_by_name_and_handler() -> None:
 
 
 def test_a_route_registered_by_two_handler_modules_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(team.HANDLERS, "post_get", approvals.HANDLERS["post_get"])
+    monkeypatch.setitem(handlers.team.HANDLERS, "post_get", handlers.approvals.HANDLERS["post_get"])
     with pytest.raises(RuntimeError, match=r"handlers.team registers \['post_get'\] again"):
         handlers.all_handlers()
 
@@ -199,7 +219,7 @@ async def test_analytics_queries_are_checked(api: httpx.AsyncClient, sb: Sandbox
 
 
 async def seeded_comment(env: Env) -> tuple[str, str]:
-    items = await extras.list_engagement(env.client, 10, None)
+    items = (await engagement.list_engagement(env.client, 10, None)).items
     assert items[0].target_id and items[0].comments[0].id
     return items[0].target_id, items[0].comments[0].id
 
@@ -209,8 +229,7 @@ async def test_a_reply_whose_answer_is_lost_is_unknown_and_not_resent(tmp_path: 
         target, comment = await seeded_comment(env)
         env.sb.inject("drop_after_commit", route="engagement_reply")
         with pytest.raises(OutcomeUnknownError) as caught:
-            fields = {"targetId": target, "commentId": comment, "text": "Thanks!"}
-            await extras.engage(env.client, "engagement_reply", fields, None)
+            await engagement.reply(env.client, target, comment, "Thanks!", None)
         assert caught.value.code == "OUTCOME_UNKNOWN" and "Read the current state first" in caught.value.next_step
         assert env.count("engagement_reply") == 1  # never sent twice
         stored = env.sb.world.comments[target]
@@ -221,10 +240,10 @@ async def test_a_5xx_on_a_write_is_unknown_but_a_429_is_retried(tmp_path: Path) 
     async with client_env(tmp_path) as env:
         env.sb.inject("status", route="invitation_create", status=503)
         with pytest.raises(OutcomeUnknownError):
-            await extras.invite_collaborator(env.client, env.sb.workspace_id, "a@b.invalid", "viewer", "team")
+            await team.invite_collaborator(env.client, env.sb.workspace_id, "a@b.invalid", "viewer", "team")
         assert env.count("invitation_create") == 1
         env.sb.inject("status", route="invitation_create", status=429, retry_after=2)
-        invitation = await extras.invite_collaborator(env.client, env.sb.workspace_id, "a@b.invalid", "viewer", "team")
+        invitation = await team.invite_collaborator(env.client, env.sb.workspace_id, "a@b.invalid", "viewer", "team")
         assert invitation.status == "pending" and env.count("invitation_create") == 3
         assert env.clock.sleeps[-1] == 2
 
@@ -241,32 +260,30 @@ async def test_a_connection_that_never_opened_is_retried(tmp_path: Path) -> None
 
     async with client_env(tmp_path, before=refuse_first) as env:
         target, comment = await seeded_comment(env)
-        liked = await extras.engage(
-            env.client, "engagement_like", {"targetId": target, "commentId": comment, "liked": True}, None
-        )
+        liked = await engagement.set_liked(env.client, target, comment, True, None)
         assert liked is not None and liked.liked is True and calls == 2
 
 
 async def test_conflicts_are_branched_on_the_code(tmp_path: Path) -> None:
     async with client_env(tmp_path) as env:
-        post = await extras.get_approval_post(env.client, SEEDED_POST, None)
+        post = await approvals.get_approval_post(env.client, SEEDED_POST, None)
         assert post.current_revision_id and post.version == 2
         stale = Guard(expected_revision_id=post.current_revision_id, expected_version=1)
         with pytest.raises(RevisionConflictError) as revision:
-            await extras.mutate(env.client, "post_approve", SEEDED_POST, stale, None)
+            await approvals.mutate(env.client, "post_approve", SEEDED_POST, stale, None)
         assert revision.value.status == 409 and revision.value.details == {"server_code": "REVISION_CONFLICT"}
         fresh = Guard(expected_revision_id=post.current_revision_id, expected_version=2)
         with pytest.raises(WorkflowStateError) as state:
-            await extras.mutate(env.client, "post_submit", SEEDED_POST, fresh, None)
+            await approvals.mutate(env.client, "post_submit", SEEDED_POST, fresh, None)
         assert isinstance(state.value, ConflictError) and state.value.code == "INVALID_STATE"
         with pytest.raises(PermissionDeniedError):
-            await extras.create_workspace(env.client, "other-org", "X")
+            await admin.create_workspace(env.client, "other-org", "X")
 
 
 async def test_a_new_workspace_forgets_the_cached_scope(tmp_path: Path) -> None:
     async with client_env(tmp_path) as env:
         assert await env.client.resolve_workspace() == env.sb.workspace_id
-        made = await extras.create_workspace(env.client, env.sb.organization_id, "Second")
+        made = await admin.create_workspace(env.client, env.sb.organization_id, "Second")
         assert made.organization_id == env.sb.organization_id and made.role == "admin"
         with pytest.raises(Exception, match="WORKSPACE_AMBIGUOUS"):
             await env.client.resolve_workspace()
@@ -277,7 +294,7 @@ async def test_approval_drafts_are_sent_in_camel_case(tmp_path: Path) -> None:
         target = ApprovalTarget(
             platform="tiktok", account_id=env.sb.tiktok_public_id, caption="Hi", options={"privacy_level": "SELF_ONLY"}
         )
-        post = await extras.create_approval_post(env.client, ApprovalDraft(title="T", targets=[target]), None)
+        post = await approvals.create_approval_post(env.client, ApprovalDraft(title="T", targets=[target]), None)
         assert post.status == "draft"
         sent = json.loads(env.sb.requests("post_create")[0].body)
         assert sent == {
@@ -295,78 +312,81 @@ async def test_approval_drafts_are_sent_in_camel_case(tmp_path: Path) -> None:
         }
 
 
-# --- tolerant parsing ----------------------------------------------------------------------------
+# --- honest answers: one name per field, a reshaped answer is marked, never guessed ----------------
 
 
-def test_approval_posts_parse_from_other_shapes() -> None:
-    body = {
-        "data": {
-            "postId": "p1",
-            "state": "approved",
-            "currentVersion": "7",
-            "revision": {
-                "revisionId": "r9",
-                "revisionNumber": 3,
-                "contentIds": ["c1"],
-                "targets": [{"platform": "x", "accountId": "a", "caption": "c", "options": "oops"}],
-                "surprise": {"kept": True},
-            },
-            "comments": [{"type": "comment", "body": "hi", "user": {"name": "Ann"}}],
-            "suggestions": [{"id": "s", "selection": {"start": 1, "end": 3}, "original": "ab", "author": "Bo"}],
-            "reviewers": [{"user": {"id": "u", "email": "e@x.invalid"}}],
-            "delivery": "not an object",
-        }
-    }
-    post = extras.parse_approval_post(body)
-    assert post is not None
-    assert (post.id, post.status, post.version, post.current_revision_id) == ("p1", "approved", 7, "r9")
-    assert post.revision is not None and post.revision.asset_ids == ["c1"] and post.revision.targets[0].options == {}
-    assert post.feedback[0].text == "hi" and post.feedback[0].author == "Ann"
-    assert (post.suggestions[0].selection_start, post.suggestions[0].selection_end) == (1, 3)
-    assert post.reviewers[0].email == "e@x.invalid" and post.delivery is None
-    assert extras.parse_approval_post({"post": {"title": "no id"}}) is None
-    assert extras.parse_approval_posts({"data": {"items": [{"id": "a"}, "junk", {"nothing": 1}]}})[0].id == "a"
+async def test_a_reshaped_post_answer_is_marked_unverified_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer in another shape still answers: the fields it lacked are named, its own field names (never
+    values) are kept, and one WARNING names the operation."""
+
+    def reshape(request: httpx.Request, response: httpx.Response) -> httpx.Response | None:
+        if request.method == "GET" and request.url.path == f"/v2/posts/{SEEDED_POST}":
+            post = json.loads(response.content)["post"]
+            body = {"data": {"postId": post["id"], "state": post["status"], "secret": "value-never-shown"}}
+            return httpx.Response(200, json=body)
+        return None
+
+    async with client_env(tmp_path, after=reshape) as env:
+        with caplog.at_level(logging.WARNING, logger="postqued.shape"), pytest.raises(APIError) as caught:
+            await approvals.get_approval_post(env.client, SEEDED_POST, None)
+    assert caught.value.code == "BAD_RESPONSE" and "nothing was changed" in caught.value.message
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "post_get" in warnings[0] and "post.id" in warnings[0]
 
 
-def test_engagement_and_metrics_parse_from_other_shapes() -> None:
-    item = extras._engagement_item(
-        {
-            "id": "t",
-            "firstCommentStatus": "failed",
-            "latestComments": [{"commentId": "c", "message": "m", "author": "@z"}],
-        }
-    )
-    assert (item.target_id, item.first_comment_status, item.comments[0].text, item.comments[0].author) == (
-        "t", "failed", "m", "@z",
-    )  # fmt: skip
-    metrics = extras._post_metrics({"videoId": 5, "createTime": 0, "stats": {"playCount": 10}, "likeCount": 2})
-    assert metrics.id == "5" and metrics.published_at == "1970-01-01T00:00:00Z"
-    assert metrics.metrics == {"play_count": 10, "like_count": 2}
-    assert extras._items({"data": {"videos": [{"a": 1}]}}, "videos") == [{"a": 1}]
-    assert extras._items("junk") == [] and extras.unwrap(["x"]) == {}
+async def test_a_post_without_its_version_still_answers_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def drop_version(request: httpx.Request, response: httpx.Response) -> httpx.Response | None:
+        if request.method == "GET" and request.url.path == f"/v2/posts/{SEEDED_POST}":
+            body = json.loads(response.content)
+            del body["post"]["version"]
+            return httpx.Response(200, json=body)
+        return None
+
+    async with client_env(tmp_path, after=drop_version) as env:
+        with caplog.at_level(logging.WARNING, logger="postqued.shape"):
+            post = await approvals.get_approval_post(env.client, SEEDED_POST, None)
+    assert post.id == SEEDED_POST and post.version is None
+    assert post.unverified is not None and post.unverified.shape_verified is False
+    assert post.unverified.operation == "post_get" and post.unverified.missing_fields == ["post.version"]
+    assert "post.title" in post.unverified.answer_fields and "post.version" not in post.unverified.answer_fields
+    assert SEEDED_POST not in json.dumps(post.unverified.model_dump())  # names only, never values
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_one_name_per_field_no_guessing() -> None:
+    """Another spelling of a field is not read as that field: it stays absent (and the answer is marked)."""
+    comment = engagement.parse_comment({"commentId": "c", "message": "m", "author": "@z", "text": "t"})
+    assert (comment.id, comment.text, comment.author) == (None, "t", None)
+    item = engagement.parse_item({"targetId": "t", "firstComment": {"status": "failed"}, "comments": ["junk"]})
+    assert (item.target_id, item.first_comment_status, item.comments) == ("t", "failed", [])
+    assert approvals.parse_post({"postId": "p1"}) is None
 
 
 # --- the documented routes, against the OpenAPI document -----------------------------------------
 
 
-async def test_documented_requests_match_the_document(document: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+async def test_documented_requests_match_the_document(document: dict[str, Any], tmp_path: Path) -> None:
     async with client_env(tmp_path) as env:
         client, sb = env.client, env.sb
         reddit = sb.connect_account("reddit", "r_user")
         linkedin = sb.connect_account("linkedin", "li_user")
         pinterest = sb.connect_account("pinterest", "pin_user")
-        await extras.create_workspace(client, sb.organization_id, "Docs")
+        await admin.create_workspace(client, sb.organization_id, "Docs")
         ws_id = sb.workspace_id
-        await extras.get_billing(client, ws_id)
-        await extras.search_subreddits(client, reddit, "vid", 5, ws_id)
-        await extras.reddit_restrictions(client, reddit, "videos", ws_id)
-        await extras.search_linkedin_companies(client, linkedin, None, 10, ws_id)
-        await extras.list_pinterest_boards(client, pinterest, 50, ws_id)
-        await extras.account_analytics(client, sb.tiktok_public_id, "week", 10, ws_id)
-        page = await extras.tiktok_videos(client, sb.tiktok_public_id, "month", None, 5, ws_id)
-        await extras.tiktok_videos(client, sb.tiktok_public_id, "month", page.next_cursor, 5, ws_id)
-        await extras.list_engagement(client, 20, ws_id)
-        await extras.disconnect_account(client, pinterest, ws_id)
+        await admin.get_billing(client, ws_id)
+        await providers.search_subreddits(client, reddit, "vid", 5, ws_id)
+        await providers.reddit_restrictions(client, reddit, "videos", ws_id)
+        await providers.search_linkedin_companies(client, linkedin, None, 10, ws_id)
+        await providers.list_pinterest_boards(client, pinterest, 50, ws_id)
+        await analytics.account_analytics(client, sb.tiktok_public_id, "week", 10, ws_id)
+        page = await analytics.tiktok_videos(client, sb.tiktok_public_id, "month", None, 5, ws_id)
+        await analytics.tiktok_videos(client, sb.tiktok_public_id, "month", page.next_cursor, 5, ws_id)
+        await engagement.list_engagement(client, 20, ws_id)
+        await admin.disconnect_account(client, pinterest, ws_id)
         captured = env.recorder.requests
     report = Report()
     for request, body in captured:

@@ -26,7 +26,7 @@ from postqued.clock import ManualClock
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from tests.conftest import make_client
-from tests.test_server import call, call_error
+from tests.mcpkit import call, call_error
 
 NOW = ManualClock().now()  # the fixtures' clock starts here and tests below do not move it
 FAKE_ID = "00000000-0000-4000-8000-000000000000"  # never looked up: static rules stop the request first

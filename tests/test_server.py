@@ -15,14 +15,10 @@ from postqued.errors import ConfigError
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.tools import TOOLSETS
+from postqued_mcp.tools.discovery import NAMES as DISCOVERY
 from tests.conftest import make_client
+from tests.mcpkit import PUBLISHING_TOOLS, call, call_error, draft_target
 
-PUBLISHING_TOOLS = {
-    "list_workspaces", "list_accounts", "get_creator_info", "upload_media", "start_content_upload",
-    "complete_content_upload", "list_content", "get_content", "update_content", "delete_content",
-    "publish_content", "get_publish_status", "wait_for_publish", "list_publish_requests", "cancel_publish",
-    "cancel_publish_target", "reschedule_publish_target", "delete_publish_request", "list_publish_journal",
-}  # fmt: skip
 WRITE_TOOLS = {
     "upload_media", "start_content_upload", "complete_content_upload", "update_content", "delete_content",
     "publish_content", "cancel_publish", "cancel_publish_target", "reschedule_publish_target",
@@ -30,38 +26,13 @@ WRITE_TOOLS = {
 }  # fmt: skip
 
 
-async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return dict(result.structured_content)
-
-
-async def call_error(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    text = result.content[0]
-    assert isinstance(text, mt.TextContent)
-    return text.text
-
-
-def draft_target(account_id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "platform": "tiktok",
-        "account_id": account_id,
-        "intent": "draft",
-        "caption": "hello #sandbox",
-        "options": {"privacy_level": "SELF_ONLY"},
-        **extra,
-    }
-
-
 # --- catalogue -----------------------------------------------------------------------------------
 
 
 async def test_tools_list_is_the_publishing_surface(mcp: Client) -> None:
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
-    assert set(tools) == PUBLISHING_TOOLS
+    assert set(tools) == PUBLISHING_TOOLS | DISCOVERY  # the default start (dynamic): publishing + the discovery pair
+    tools = {name: tool for name, tool in tools.items() if name not in DISCOVERY}  # tests/test_toolsets.py
     for tool in tools.values():
         assert tool.description and len(tool.description) > 40, tool.name
         assert tool.output_schema is not None, tool.name
@@ -81,7 +52,7 @@ async def test_tools_list_is_the_publishing_surface(mcp: Client) -> None:
 async def test_read_only_registers_no_write_tool(settings: Settings, sandbox: Sandbox, clock: ManualClock) -> None:
     async with make_client(settings.model_copy(update={"read_only": True}), sandbox, clock) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-    assert names == PUBLISHING_TOOLS - WRITE_TOOLS
+    assert names == (PUBLISHING_TOOLS - WRITE_TOOLS) | DISCOVERY
 
 
 async def test_v1_registers_only_tools_with_v1_routes(settings: Settings, sandbox: Sandbox, clock: ManualClock) -> None:
@@ -89,7 +60,7 @@ async def test_v1_registers_only_tools_with_v1_routes(settings: Settings, sandbo
         names = {t.name for t in (await client.list_tools()).tools}
     assert names == {
         "list_workspaces", "list_accounts", "upload_media", "start_content_upload", "complete_content_upload",
-        "publish_content", "get_publish_status", "wait_for_publish", "list_publish_journal",
+        "publish_content", "get_publish_status", "wait_for_publish", "list_publish_journal", *DISCOVERY,
     }  # fmt: skip
 
 
@@ -263,7 +234,7 @@ async def test_missing_key_is_a_clear_error_not_a_crash(tmp_path: Path, media_di
     from postqued_mcp.app import build_server
 
     async with Client(build_server(settings)) as client:
-        assert len((await client.list_tools()).tools) == len(PUBLISHING_TOOLS)  # works without a key
+        assert len((await client.list_tools()).tools) == len(PUBLISHING_TOOLS | DISCOVERY)  # works without a key
         error = await call_error(client, "list_accounts")
     assert "MISSING_API_KEY" in error and "POSTQUED_API_KEY" in error
 

@@ -107,6 +107,7 @@ def _text(result: mt.CallToolResult) -> str:
     return block.text
 
 
+@pytest.mark.slow  # each call waits out the pool's connect timeout (~30 s): --run-slow
 async def test_an_unreachable_database_refuses_to_publish_and_keeps_serving_reads(
     unreachable: Client, sandbox: Sandbox, media_dir: Path
 ) -> None:

@@ -88,6 +88,7 @@ def draft(sb: Sandbox, content_id: str, caption: str) -> dict[str, Any]:
     return {"content_ids": [content_id], "targets": [target]}
 
 
+@pytest.mark.slow  # three server processes, one killed (~20 s): --run-slow
 async def test_three_replicas_post_each_request_once(tmp_path: Path, media_dir: Path) -> None:
     journal_url = fresh_postgres_url()
     with Sandbox() as sb, run_in_thread(sb) as base_url:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
+from postqued.api.shape import Checked
 from postqued.models import Platform
 
 from .common import Toolset, UuidId, state
@@ -40,11 +41,17 @@ class AccountView(BaseModel):
     account_status: str | None = None
 
 
-class AccountsResult(BaseModel):
+class AccountsResult(Checked):
     accounts: list[AccountView]
     workspace_id: str | None
     next_step: str
     sandbox: bool
+
+
+UNVERIFIED_NEXT_STEP = (
+    "PostQued's answer lacked fields this server reads (see unverified): the list may be incomplete. Ask the "
+    "user to run `postqued-mcp doctor --contract` and share the report; do not conclude an account is missing."
+)
 
 
 def accounts_next_step(accounts: list[AccountView], platform: str | None) -> str:
@@ -62,7 +69,7 @@ def accounts_next_step(accounts: list[AccountView], platform: str | None) -> str
     return f"Use the id as account_id in the targets; next {after}publish_content with dry_run=true."
 
 
-class CreatorInfoResult(BaseModel):
+class CreatorInfoResult(Checked):
     account_id: str
     creator_username: str | None = None
     creator_nickname: str | None = None
@@ -103,7 +110,12 @@ async def list_accounts(
     accounts = await st.client.list_accounts(platform, workspace_id=ws)
     views = [AccountView.model_validate(a, from_attributes=True) for a in accounts]
     return AccountsResult(
-        accounts=views, workspace_id=ws, next_step=accounts_next_step(views, platform), sandbox=st.sandbox
+        accounts=views,
+        workspace_id=ws,
+        # an answer of an unexpected shape may hide accounts: never tell the user none is connected then
+        next_step=UNVERIFIED_NEXT_STEP if accounts.unverified else accounts_next_step(views, platform),
+        sandbox=st.sandbox,
+        unverified=accounts.unverified,
     )
 
 

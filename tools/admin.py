@@ -8,7 +8,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field
 
-from postqued import extras
+from postqued.api import admin
+from postqued.api.shape import Checked
 
 from .accounts import WorkspaceArg, WorkspaceView
 from .common import ID_PATTERN, Toolset, state
@@ -25,14 +26,14 @@ class WorkspaceCreated(BaseModel):
     sandbox: bool
 
 
-class CapabilitiesResult(BaseModel):
+class CapabilitiesResult(Checked):
     workspace_id: str | None
     plan: str | None
     capabilities: dict[str, Any] = Field(description="Feature flags and limits as PostQued reports them.")
     sandbox: bool
 
 
-class BillingResult(BaseModel):
+class BillingResult(Checked):
     status: str | None = Field(description="Subscription status, e.g. active.")
     plan: str | None
     current_period_end: str | None
@@ -40,7 +41,7 @@ class BillingResult(BaseModel):
     sandbox: bool
 
 
-class UsageResult(BaseModel):
+class UsageResult(Checked):
     period_start: str | None
     period_end: str | None
     usage: dict[str, Any]
@@ -65,7 +66,7 @@ async def create_workspace(
     """Create a client workspace in the key's organization. Only when the user named the organization and
     client; then pass the new workspace_id explicitly (the key now sees several workspaces)."""
     st = state(ctx)
-    ws = await extras.create_workspace(st.client, organization_id, name)
+    ws = await admin.create_workspace(st.client, organization_id, name)
     return WorkspaceCreated(
         workspace=WorkspaceView.model_validate(ws, from_attributes=True),
         next_step="Pass this workspace_id to later calls; connect accounts in the PostQued app.",
@@ -77,7 +78,7 @@ async def create_workspace(
 async def get_workspace_capabilities(ctx: Context[Any, Any], workspace_id: WorkspaceArg = None) -> CapabilitiesResult:
     """What the workspace's plan allows (features, limits). Check before collaboration or other plan-gated work."""
     st = state(ctx)
-    caps = await extras.get_capabilities(st.client, workspace_id)
+    caps = await admin.get_capabilities(st.client, workspace_id)
     return CapabilitiesResult(**caps.model_dump(), sandbox=st.sandbox)
 
 
@@ -85,14 +86,14 @@ async def get_workspace_capabilities(ctx: Context[Any, Any], workspace_id: Works
 async def get_billing_status(ctx: Context[Any, Any], workspace_id: WorkspaceArg = None) -> BillingResult:
     """Read the subscription status and plan (read-only; checkout stays in the PostQued app)."""
     st = state(ctx)
-    return BillingResult(**(await extras.get_billing(st.client, workspace_id)).model_dump(), sandbox=st.sandbox)
+    return BillingResult(**(await admin.get_billing(st.client, workspace_id)).model_dump(), sandbox=st.sandbox)
 
 
 @TOOLS.tool("read", "Get billing usage", routes=("billing_usage",))
 async def get_billing_usage(ctx: Context[Any, Any], workspace_id: WorkspaceArg = None) -> UsageResult:
     """Read the current billing period's usage (posts, uploads, seats as PostQued counts them)."""
     st = state(ctx)
-    return UsageResult(**(await extras.get_usage(st.client, workspace_id)).model_dump(), sandbox=st.sandbox)
+    return UsageResult(**(await admin.get_usage(st.client, workspace_id)).model_dump(), sandbox=st.sandbox)
 
 
 async def _ask_disconnect(ctx: Context[Any, Any], account_id: str) -> Question:
@@ -115,7 +116,7 @@ async def disconnect_account(
     the PostQued app (OAuth)."""
     st = state(ctx)
     how = require(approval, confirm, action="disconnect the account")
-    ok = await extras.disconnect_account(st.client, account_id, workspace_id)
+    ok = await admin.disconnect_account(st.client, account_id, workspace_id)
     return ActionResult(
         id=account_id,
         action="disconnect",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from postqued import extras
-from postqued.extras import AnalyticsRange, PostMetrics
+from postqued.api import analytics
+from postqued.api.analytics import AnalyticsRange, PostMetrics
+from postqued.api.shape import Checked
 
 from .accounts import WorkspaceArg
 from .admin import AccountIdArg
@@ -19,7 +20,7 @@ TOOLS = Toolset("analytics")
 RangeArg = Annotated[AnalyticsRange, Field(description="week, month or all (all time).")]
 
 
-class AnalyticsResult(BaseModel):
+class AnalyticsResult(Checked):
     account_id: str
     range: str
     platform: str | None
@@ -28,7 +29,7 @@ class AnalyticsResult(BaseModel):
     sandbox: bool
 
 
-class VideosResult(BaseModel):
+class VideosResult(Checked):
     account_id: str
     range: str
     videos: list[PostMetrics]
@@ -48,7 +49,7 @@ async def get_account_analytics(
     """Post metrics (views, likes, comments, shares...) and totals for one TikTok, Facebook, Instagram, Threads
     or YouTube account. Point-in-time numbers: state the range when you report them."""
     st = state(ctx)
-    found = await extras.account_analytics(st.client, account_id, range, limit, workspace_id)
+    found = await analytics.account_analytics(st.client, account_id, range, limit, workspace_id)
     return AnalyticsResult(account_id=account_id, range=range, **found.model_dump(), sandbox=st.sandbox)
 
 
@@ -63,5 +64,5 @@ async def get_tiktok_videos(
 ) -> VideosResult:
     """Per-video metrics of a TikTok account, page by page (follow next_cursor while has_more)."""
     st = state(ctx)
-    page = await extras.tiktok_videos(st.client, account_id, range, cursor, limit, workspace_id)
+    page = await analytics.tiktok_videos(st.client, account_id, range, cursor, limit, workspace_id)
     return VideosResult(account_id=account_id, range=range, **page.model_dump(), sandbox=st.sandbox)

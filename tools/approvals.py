@@ -15,9 +15,10 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field
 
-from postqued import extras
+from postqued.api import approvals
+from postqued.api.approvals import NO_CHANGE, ApprovalDraft, ApprovalPost, Change, Guard, SuggestionInput
+from postqued.api.shape import Checked
 from postqued.errors import LocalError
-from postqued.extras import ApprovalDraft, ApprovalPost, Guard
 from postqued.models import Platform, utc_iso
 
 from .accounts import WorkspaceArg
@@ -92,7 +93,7 @@ class PostSummary(BaseModel):
         return cls.model_validate(p.model_dump(include=set(cls.model_fields)))
 
 
-class PostListResult(BaseModel):
+class PostListResult(Checked):
     posts: list[PostSummary]
     sandbox: bool
 
@@ -128,7 +129,7 @@ async def settle(
     """The result of a mutation; the post is read again when the answer did not show its new version."""
     st = state(ctx)
     if post is None or post.version is None:
-        read = extras.get_client_review if review else extras.get_approval_post
+        read = approvals.get_client_review if review else approvals.get_approval_post
         post = await read(st.client, post_id, workspace_id)
     return ActionResult(
         post_id=post.id,
@@ -153,16 +154,15 @@ async def guarded(
     workspace_id: str | None,
     *,
     sub_id: str | None = None,
-    fields: dict[str, Any] | None = None,
+    change: Change = NO_CHANGE,
     confirmation: str | None = None,
     review: bool = False,
 ) -> ActionResult:
     """Send one guarded mutation (409 -> REVISION_CONFLICT) and report the post's new revision and version."""
     st = state(ctx)
     guard = Guard(expected_revision_id=expected_revision_id, expected_version=expected_version)
-    reread = "get_client_review" if review else "get_approval_post"
-    post = await extras.mutate(
-        st.client, route, post_id, guard, workspace_id, sub_id=sub_id, fields=fields, reread=reread
+    post = await approvals.mutate(
+        st.client, route, post_id, guard, workspace_id, sub_id=sub_id, change=change, review=review
     )
     return await settle(ctx, post_id, action, post, workspace_id, review=review, confirmation=confirmation)
 
@@ -174,8 +174,9 @@ async def guarded(
 async def list_approval_posts(ctx: Context[Any, Any], workspace_id: WorkspaceArg = None) -> PostListResult:
     """Posts of the workspace with their approval status. Next: get_approval_post for one of them."""
     st = state(ctx)
-    posts = await extras.list_approval_posts(st.client, workspace_id)
-    return PostListResult(posts=[PostSummary.of(p) for p in posts], sandbox=st.sandbox)
+    found = await approvals.list_approval_posts(st.client, workspace_id)
+    posts = [PostSummary.of(p) for p in found.items]
+    return PostListResult(posts=posts, unverified=found.unverified, sandbox=st.sandbox)
 
 
 @TOOLS.tool("read", "Get an approval post", routes=("post_get",))
@@ -185,7 +186,7 @@ async def get_approval_post(
     """The post's current revision, version, suggestions, feedback, reviewers and delivery. Read it before every
     mutation and pass its current_revision_id and version."""
     st = state(ctx)
-    post = await extras.get_approval_post(st.client, post_id, workspace_id)
+    post = await approvals.get_approval_post(st.client, post_id, workspace_id)
     return PostResult(post=post, next_step=next_step(post.status), sandbox=st.sandbox)
 
 
@@ -200,7 +201,7 @@ async def create_approval_post(
 ) -> ActionResult:
     """Create a draft post for review (title, media, platform targets; no time yet). Next: submit_for_approval."""
     st = state(ctx)
-    post = await extras.create_approval_post(st.client, draft(title, brief, asset_ids, targets), workspace_id)
+    post = await approvals.create_approval_post(st.client, draft(title, brief, asset_ids, targets), workspace_id)
     return await settle(ctx, post.id, "create", post, workspace_id)
 
 
@@ -217,12 +218,10 @@ async def create_post_revision(
     workspace_id: WorkspaceArg = None,
 ) -> ActionResult:
     """Replace the post's content with a new revision built on the one you read (send the full content)."""
-    st = state(ctx)
-    guard = Guard(expected_revision_id=expected_revision_id, expected_version=expected_version)
-    post = await extras.create_revision(
-        st.client, post_id, guard, draft(title, brief, asset_ids, targets), workspace_id
-    )
-    return await settle(ctx, post_id, "revise", post, workspace_id)
+    return await guarded(
+        ctx, "post_revision", "revise", post_id, expected_revision_id, expected_version, workspace_id,
+        change=Change(revision=draft(title, brief, asset_ids, targets)),
+    )  # fmt: skip
 
 
 # --- suggestions ---------------------------------------------------------------------------------
@@ -240,7 +239,7 @@ class SelectionIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def suggestion_fields(s: SelectionIn) -> dict[str, Any]:
+def suggestion_input(s: SelectionIn) -> SuggestionInput:
     if s.selection_end < s.selection_start:
         raise LocalError("selection_end is before selection_start.", code="INVALID_SELECTION")
     if len(s.original_text) != s.selection_end - s.selection_start:
@@ -249,7 +248,7 @@ def suggestion_fields(s: SelectionIn) -> dict[str, Any]:
             code="INVALID_SELECTION",
             next_step="Copy original_text exactly from caption[selection_start:selection_end].",
         )
-    return extras.SuggestionInput.model_validate(s.model_dump()).wire()
+    return SuggestionInput.model_validate(s.model_dump())
 
 
 @TOOLS.tool("write", "Suggest a caption edit", routes=("post_suggestion",))
@@ -263,10 +262,10 @@ async def create_post_suggestion(
 ) -> ActionResult:
     """Propose replacing part of one target's caption without changing the revision; the owner accepts or
     declines it."""
-    fields = suggestion_fields(suggestion)
     return await guarded(
-        ctx, "post_suggestion", "suggest", post_id, expected_revision_id, expected_version, workspace_id, fields=fields
-    )
+        ctx, "post_suggestion", "suggest", post_id, expected_revision_id, expected_version, workspace_id,
+        change=Change(suggestion=suggestion_input(suggestion)),
+    )  # fmt: skip
 
 
 SuggestionArg = Annotated[str, Field(description="Suggestion id from get_approval_post.", pattern=ID_PATTERN)]
@@ -319,7 +318,7 @@ async def comment_on_approval(
     """Add feedback bound to the current revision (visible to the team and the post's reviewers)."""
     return await guarded(
         ctx, "post_comment", "comment", post_id, expected_revision_id, expected_version, workspace_id,
-        fields={"comment": comment},
+        change=Change(comment=comment),
     )  # fmt: skip
 
 
@@ -347,7 +346,7 @@ async def request_post_changes(
     """Send the post in review back to its author with the changes needed."""
     return await guarded(
         ctx, "post_request_changes", "request_changes", post_id, expected_revision_id, expected_version,
-        workspace_id, fields={"comment": comment},
+        workspace_id, change=Change(comment=comment),
     )  # fmt: skip
 
 
@@ -402,10 +401,9 @@ async def schedule_approved_post(
             next_step="Pass e.g. 2026-12-01T09:00:00Z, or use publish_approved_post for now.",
         )
     how = require(approval, confirm, action="schedule the post")
-    when = utc_iso(dispatch_at)
     return await guarded(
         ctx, "post_schedule", "schedule", post_id, expected_revision_id, expected_version, workspace_id,
-        fields={"dispatchAt": when}, confirmation=how,
+        change=Change(dispatch_at=dispatch_at), confirmation=how,
     )  # fmt: skip
 
 

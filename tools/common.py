@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, ValidationError, WithJsonSchema
 
@@ -182,18 +183,30 @@ class Toolset:
 
         return decorator
 
+    def selected(self, settings: Settings) -> list[ToolSpec]:
+        """The tools ``settings`` allow: read tools, then write tools unless read-only; none the API version lacks."""
+        reads = [spec for spec in self.specs if spec.read_only]
+        writes = [] if settings.read_only else [spec for spec in self.specs if not spec.read_only]
+        return [spec for spec in reads + writes if all(supports(settings.api_version, r) for r in spec.routes)]
+
     def register(self, server: MCPServer[Any], settings: Settings) -> list[str]:
-        """Register read tools, then write tools unless read-only; skip tools the API version lacks."""
+        """Register the tools ``settings`` allow (at start, or later through enable_toolset)."""
         names: list[str] = []
-        for read_pass in (True, False):
-            if not read_pass and settings.read_only:
-                break
-            for spec in self.specs:
-                if spec.read_only != read_pass:
-                    continue
-                if not all(supports(settings.api_version, r) for r in spec.routes):
-                    continue
-                server.add_tool(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
-                advertise(server, spec.name)
-                names.append(spec.name)
+        for spec in self.selected(settings):
+            # what add_tool does (an existing tool of that name wins), from the tool built once per process
+            server._tool_manager._tools.setdefault(spec.name, _fresh(spec))
+            advertise(server, spec.name)
+            names.append(spec.name)
         return names
+
+
+@functools.cache
+def _built(spec: ToolSpec) -> Tool:
+    """The tool as the SDK's ``add_tool`` builds it (argument model, schemas): once per process, not per server."""
+    return Tool.from_function(spec.fn, title=spec.title, annotations=ANNOTATIONS[spec.kind], structured_output=True)
+
+
+def _fresh(spec: ToolSpec) -> Tool:
+    """A copy of the built tool that ``advertise`` may rewrite without touching the cached one."""
+    tool = _built(spec)
+    return tool.model_copy(update={"fn_metadata": tool.fn_metadata.model_copy()})

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
+from postqued.api.shape import Checked
 from postqued.errors import LocalError, redact
 from postqued.models import ContentAsset, MimeType, UploadComplete
 from postqued.uploads import ProgressThrottle
@@ -20,7 +21,7 @@ TOOLS = Toolset("content")
 ContentIdArg = Annotated[UuidId, Field(description="From upload_media or list_content.")]
 
 
-class ContentView(BaseModel):
+class ContentView(Checked):
     id: str
     media_type: str | None = None
     mime_type: str | None = None
@@ -65,7 +66,7 @@ class ContentResult(BaseModel):
     sandbox: bool
 
 
-class ContentListResult(BaseModel):
+class ContentListResult(Checked):
     content: list[ContentView]
     page: int
     per_page: int
@@ -201,6 +202,7 @@ async def list_content(
         total=p.total,
         pages=p.pages,
         sandbox=st.sandbox,
+        unverified=result.unverified,
     )
 
 

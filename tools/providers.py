@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from postqued import extras
-from postqued.extras import AudioTrack, Entry
+from postqued.api import providers
+from postqued.api.providers import AudioTrack, Entry
+from postqued.api.shape import Checked
 
 from .accounts import WorkspaceArg
 from .admin import AccountIdArg
@@ -20,17 +21,17 @@ TOOLS = Toolset("providers")
 QueryArg = Annotated[str | None, Field(description="Search text.", max_length=200)]
 
 
-class AudioResult(BaseModel):
+class AudioResult(Checked):
     audio: list[AudioTrack] = Field(description="Pass selection_token as options.audio.selection_token.")
     sandbox: bool
 
 
-class EntriesResult(BaseModel):
+class EntriesResult(Checked):
     items: list[Entry]
     sandbox: bool
 
 
-class RestrictionsResult(BaseModel):
+class RestrictionsResult(Checked):
     subreddit: str
     post_types: list[str] = Field(description="Allowed options.kind values.")
     flair_required: bool | None
@@ -46,7 +47,8 @@ async def list_instagram_audio(
     """Music and original sounds an Instagram account can use; put the chosen selection_token in the target's
     options.audio."""
     st = state(ctx)
-    return AudioResult(audio=await extras.list_instagram_audio(st.client, account_id, workspace_id), sandbox=st.sandbox)
+    found = await providers.list_instagram_audio(st.client, account_id, workspace_id)
+    return AudioResult(audio=found.items, unverified=found.unverified, sandbox=st.sandbox)
 
 
 @TOOLS.tool("read", "Search subreddits", routes=("reddit_subreddits",))
@@ -59,8 +61,8 @@ async def search_reddit_subreddits(
 ) -> EntriesResult:
     """Subreddits a Reddit account can post to. Next: get_reddit_restrictions for the chosen one."""
     st = state(ctx)
-    items = await extras.search_subreddits(st.client, account_id, query, limit, workspace_id)
-    return EntriesResult(items=items, sandbox=st.sandbox)
+    found = await providers.search_subreddits(st.client, account_id, query, limit, workspace_id)
+    return EntriesResult(**found.model_dump(), sandbox=st.sandbox)
 
 
 @TOOLS.tool("read", "Get subreddit restrictions", routes=("reddit_restrictions",))
@@ -73,7 +75,7 @@ async def get_reddit_restrictions(
     """A subreddit's allowed post types and flair rules; read before a Reddit target (options.subreddit, kind,
     flair_id)."""
     st = state(ctx)
-    found = await extras.reddit_restrictions(st.client, account_id, subreddit.removeprefix("r/"), workspace_id)
+    found = await providers.reddit_restrictions(st.client, account_id, subreddit.removeprefix("r/"), workspace_id)
     return RestrictionsResult(**found.model_dump(), sandbox=st.sandbox)
 
 
@@ -87,8 +89,8 @@ async def search_linkedin_companies(
 ) -> EntriesResult:
     """LinkedIn organization pages the account can post as."""
     st = state(ctx)
-    items = await extras.search_linkedin_companies(st.client, account_id, query, limit, workspace_id)
-    return EntriesResult(items=items, sandbox=st.sandbox)
+    found = await providers.search_linkedin_companies(st.client, account_id, query, limit, workspace_id)
+    return EntriesResult(**found.model_dump(), sandbox=st.sandbox)
 
 
 @TOOLS.tool("read", "List Pinterest boards", routes=("pinterest_boards",))
@@ -100,5 +102,5 @@ async def list_pinterest_boards(
 ) -> EntriesResult:
     """Boards a Pinterest account can pin to; use id as options.board_id."""
     st = state(ctx)
-    items = await extras.list_pinterest_boards(st.client, account_id, limit, workspace_id)
-    return EntriesResult(items=items, sandbox=st.sandbox)
+    found = await providers.list_pinterest_boards(st.client, account_id, limit, workspace_id)
+    return EntriesResult(**found.model_dump(), sandbox=st.sandbox)

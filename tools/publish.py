@@ -11,6 +11,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field, ValidationError
 
+from postqued.api.shape import Checked
 from postqued.errors import BadRequestError, LocalError, PostQuedError
 from postqued.journal import JournalEntry
 from postqued.models import Intent, Platform, PublishRequest, PublishStatus, TargetStatus
@@ -115,7 +116,7 @@ class TargetView(BaseModel):
         )
 
 
-class PublishView(BaseModel):
+class PublishView(Checked):
     publish_id: str
     status: str | None = Field(description="pending, processing, completed, partial_failed, failed or canceled.")
     terminal: bool = Field(description="True when nothing will change any more.")
@@ -131,6 +132,7 @@ class PublishView(BaseModel):
             terminal=s.terminal,
             content_ids=[str(c) for c in media] if isinstance(media, list) else None,
             targets=[TargetView.of(t, usernames) for t in s.targets],
+            unverified=s.unverified,
         )
 
 
@@ -144,7 +146,7 @@ class WaitResult(PublishStatusResult):
     poll_after: datetime | None = Field(default=None, description="When to check again if not terminal.")
 
 
-class PublishListResult(BaseModel):
+class PublishListResult(Checked):
     requests: list[PublishView]
     next_step: str
     sandbox: bool
@@ -496,6 +498,7 @@ async def list_publish_requests(
         if items
         else "No publish requests in this range.",
         sandbox=st.sandbox,
+        unverified=items.unverified,
     )
 
 

@@ -13,9 +13,11 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from pydantic import BaseModel, Field
 
-from postqued import extras
+from postqued.api import approvals, team
+from postqued.api.approvals import ApprovalPost, Change
+from postqued.api.shape import Checked
+from postqued.api.team import Invitation, Member, MembershipType, Role
 from postqued.errors import LocalError
-from postqued.extras import ApprovalPost, Invitation, Member, MembershipType, Role
 from postqued.text import shown
 
 from .accounts import WorkspaceArg
@@ -31,7 +33,7 @@ from .approvals import (
     VersionArg,
     guarded,
     next_step,
-    suggestion_fields,
+    suggestion_input,
 )
 from .common import ID_PATTERN, Toolset, state
 from .confirm import ConfirmArg, Outcome, Question, ask, require
@@ -49,7 +51,7 @@ RoleArg = Annotated[Role, Field(description="admin, editor, reviewer or viewer."
 MembershipArg = Annotated[MembershipType, Field(description="team (staff) or external (client).")]
 
 
-class PeopleResult(BaseModel):
+class PeopleResult(Checked):
     members: list[Member]
     invitations: list[Invitation] = Field(description="Pending and past invitations.")
     sandbox: bool
@@ -90,8 +92,8 @@ async def _workspace(ctx: Context[Any, Any], workspace_id: str | None) -> str:
 async def list_collaborators(ctx: Context[Any, Any], workspace_id: WorkspaceArg = None) -> PeopleResult:
     """Members of the workspace (role, team or external) and its invitations."""
     st = state(ctx)
-    members, invitations = await extras.list_collaborators(st.client, await _workspace(ctx, workspace_id))
-    return PeopleResult(members=members, invitations=invitations, sandbox=st.sandbox)
+    people = await team.list_collaborators(st.client, await _workspace(ctx, workspace_id))
+    return PeopleResult(**people.model_dump(), sandbox=st.sandbox)
 
 
 async def _ask_invite(ctx: Context[Any, Any], email: str, role: str, membership_type: str) -> Question:
@@ -113,7 +115,7 @@ async def invite_collaborator(
     st = state(ctx)
     how = require(approval, confirm, action="send the invitation")
     ws = await _workspace(ctx, workspace_id)
-    invitation = await extras.invite_collaborator(st.client, ws, email, role, membership_type)
+    invitation = await team.invite_collaborator(st.client, ws, email, role, membership_type)
     return InvitationResult(
         invitation=invitation,
         confirmation=how,
@@ -138,7 +140,7 @@ async def revoke_collaborator_invitation(
     st = state(ctx)
     how = require(approval, confirm, action="revoke the invitation")
     ws = await _workspace(ctx, workspace_id)
-    ok = await extras.revoke_collaborator_invitation(st.client, ws, invitation_id)
+    ok = await team.revoke_collaborator_invitation(st.client, ws, invitation_id)
     return TeamActionResult(id=invitation_id, action="revoke_invitation", ok=ok, confirmation=how, sandbox=st.sandbox)
 
 
@@ -163,7 +165,7 @@ async def update_collaborator(
         raise LocalError("Nothing to update.", code="EMPTY_UPDATE", next_step="Pass role and/or membership_type.")
     how = require(approval, confirm, action="change this member's access")
     ws = await _workspace(ctx, workspace_id)
-    member = await extras.update_collaborator(st.client, ws, user_id, role, membership_type)
+    member = await team.update_collaborator(st.client, ws, user_id, role, membership_type)
     return MemberResult(member=member, confirmation=how, sandbox=st.sandbox)
 
 
@@ -183,7 +185,7 @@ async def remove_collaborator(
     st = state(ctx)
     how = require(approval, confirm, action="remove the member")
     ws = await _workspace(ctx, workspace_id)
-    ok = await extras.remove_collaborator(st.client, ws, user_id)
+    ok = await team.remove_collaborator(st.client, ws, user_id)
     return TeamActionResult(id=user_id, action="remove_member", ok=ok, confirmation=how, sandbox=st.sandbox)
 
 
@@ -196,8 +198,8 @@ async def list_post_reviewers(
 ) -> PeopleResult:
     """Reviewers of one approval post and their invitations."""
     st = state(ctx)
-    reviewers, invitations = await extras.list_post_reviewers(st.client, post_id, workspace_id)
-    return PeopleResult(members=reviewers, invitations=invitations, sandbox=st.sandbox)
+    people = await team.list_post_reviewers(st.client, post_id, workspace_id)
+    return PeopleResult(**people.model_dump(), sandbox=st.sandbox)
 
 
 async def _ask_reviewer(ctx: Context[Any, Any], post_id: str, email: str) -> Question:
@@ -216,7 +218,7 @@ async def invite_post_reviewer(
     """Give someone (usually a client) review access to one post; PostQued emails them. Asks the user first."""
     st = state(ctx)
     how = require(approval, confirm, action="send the reviewer invitation")
-    invitation = await extras.invite_post_reviewer(st.client, post_id, email, workspace_id)
+    invitation = await team.invite_post_reviewer(st.client, post_id, email, workspace_id)
     return InvitationResult(
         invitation=invitation,
         confirmation=how,
@@ -241,7 +243,7 @@ async def revoke_post_reviewer_invitation(
     """Revoke a pending reviewer invitation for one post; asks the user first."""
     st = state(ctx)
     how = require(approval, confirm, action="revoke the reviewer invitation")
-    ok = await extras.revoke_post_reviewer_invitation(st.client, post_id, invitation_id, workspace_id)
+    ok = await team.revoke_post_reviewer_invitation(st.client, post_id, invitation_id, workspace_id)
     return TeamActionResult(
         id=invitation_id, action="revoke_reviewer_invitation", ok=ok, confirmation=how, sandbox=st.sandbox
     )
@@ -263,7 +265,7 @@ async def remove_post_reviewer(
     """Take one reviewer's access to a post away; asks the user first."""
     st = state(ctx)
     how = require(approval, confirm, action="remove the reviewer")
-    ok = await extras.remove_post_reviewer(st.client, post_id, user_id, workspace_id)
+    ok = await team.remove_post_reviewer(st.client, post_id, user_id, workspace_id)
     return TeamActionResult(id=user_id, action="remove_reviewer", ok=ok, confirmation=how, sandbox=st.sandbox)
 
 
@@ -274,8 +276,9 @@ async def remove_post_reviewer(
 async def list_client_reviews(ctx: Context[Any, Any], workspace_id: WorkspaceArg = None) -> PostListResult:
     """Posts this key's owner was asked to review. Next: get_client_review."""
     st = state(ctx)
-    posts = await extras.list_client_reviews(st.client, workspace_id)
-    return PostListResult(posts=[PostSummary.of(p) for p in posts], sandbox=st.sandbox)
+    found = await approvals.list_client_reviews(st.client, workspace_id)
+    posts = [PostSummary.of(p) for p in found.items]
+    return PostListResult(posts=posts, unverified=found.unverified, sandbox=st.sandbox)
 
 
 @TOOLS.tool("read", "Get a client review", routes=("client_review_get",))
@@ -284,7 +287,7 @@ async def get_client_review(
 ) -> PostResult:
     """One assigned review: the revision to judge, its version, suggestions and feedback. Read before acting."""
     st = state(ctx)
-    post: ApprovalPost = await extras.get_client_review(st.client, post_id, workspace_id)
+    post: ApprovalPost = await approvals.get_client_review(st.client, post_id, workspace_id)
     return PostResult(post=post, next_step=next_step(post.status, review=True), sandbox=st.sandbox)
 
 
@@ -300,7 +303,7 @@ async def create_client_suggestion(
     """As reviewer, propose replacing part of one target's caption."""
     return await guarded(
         ctx, "client_suggestion", "suggest", post_id, expected_revision_id, expected_version, workspace_id,
-        fields=suggestion_fields(suggestion), review=True,
+        change=Change(suggestion=suggestion_input(suggestion)), review=True,
     )  # fmt: skip
 
 
@@ -316,7 +319,7 @@ async def comment_on_client_review(
     """As reviewer, add feedback on the revision under review."""
     return await guarded(
         ctx, "client_comment", "comment", post_id, expected_revision_id, expected_version, workspace_id,
-        fields={"comment": comment}, review=True,
+        change=Change(comment=comment), review=True,
     )  # fmt: skip
 
 
@@ -332,7 +335,7 @@ async def request_client_changes(
     """As reviewer, send the revision back with the changes needed."""
     return await guarded(
         ctx, "client_request_changes", "request_changes", post_id, expected_revision_id, expected_version,
-        workspace_id, fields={"comment": comment}, review=True,
+        workspace_id, change=Change(comment=comment), review=True,
     )  # fmt: skip
 
 

@@ -47,7 +47,13 @@ async def creator_info(ctx: Ctx) -> Reply:
     return json_reply({"creatorInfo": account.creator_info()})
 
 
+async def v1_platform_accounts(ctx: Ctx) -> Reply:
+    """Exactly as the original v1 skill documents it: ``{"accounts": [{"id", "username"}]}``, no platform."""
+    accounts = ctx.world.accounts_in(ctx.workspace().id, ctx.query("platform"))
+    return json_reply({"accounts": [{"id": a.id, "username": a.username} for a in accounts]})
+
+
 HANDLERS: dict[str, Handler] = {
     **by_name(ping, context, integrations, creator_info),
-    "v1_platform_accounts": integrations,
+    "v1_platform_accounts": v1_platform_accounts,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.datastructures import UploadFile
 
@@ -55,18 +56,10 @@ async def content_upload(ctx: Ctx) -> Reply:
         created_at=now,
     )
     url = ctx.storage.presigned_url(ctx.base_url, key, content_type, expires)
-    return json_reply(
-        {
-            "contentId": content_id,
-            "upload": {
-                "url": url,
-                "key": key,
-                "method": "PUT",
-                "headers": {"Content-Type": content_type},
-                "expiresAt": iso(datetime.fromtimestamp(expires, UTC)),
-            },
-        }
-    )
+    upload: dict[str, Any] = {"url": url, "method": "PUT", "headers": {"Content-Type": content_type}}
+    if ctx.spec.version == "v2":  # v1 answers exactly as the original skill documents it: no key, no expiry
+        upload.update(key=key, expiresAt=iso(datetime.fromtimestamp(expires, UTC)))
+    return json_reply({"contentId": content_id, "upload": upload})
 
 
 async def storage_put(ctx: Ctx) -> Reply:
