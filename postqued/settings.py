@@ -26,6 +26,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from postqued.errors import ConfigError
+from postqued.identities import Identity, load_identities
 
 ApiVersion = Literal["v1", "v2"]
 ConfirmMode = Literal["direct", "all", "never"]
@@ -110,6 +111,9 @@ class Settings(BaseModel):
     sandbox: bool = False
     mcp_token: SecretStr | None = None
     journal_url: SecretStr | None = None  # postgresql://... (team deployment); it may hold a password
+    identities: tuple[Identity, ...] = ()  # POSTQUED_MCP_TOKENS_FILE: one identity per HTTP token
+    allowed_workspaces: tuple[str, ...] | None = None  # an identity's workspaces (None: every one the key sees)
+    http_stateless: bool = False  # replicas behind a load balancer without sticky sessions
     confirm: ConfirmMode = "direct"
     max_video_bytes: int = MAX_VIDEO_BYTES
     max_image_bytes: int = MAX_IMAGE_BYTES
@@ -189,6 +193,8 @@ class Settings(BaseModel):
             values["toolsets"] = parse_toolsets(toolsets)
         if (ro := get("POSTQUED_READ_ONLY")) is not None:
             values["read_only"] = _bool("POSTQUED_READ_ONLY", ro)
+        if (stateless := get("POSTQUED_HTTP_STATELESS")) is not None:
+            values["http_stateless"] = _bool("POSTQUED_HTTP_STATELESS", stateless)
         if (sb := get("POSTQUED_SANDBOX")) is not None:
             values["sandbox"] = _bool("POSTQUED_SANDBOX", sb)
         if (confirm := get("POSTQUED_CONFIRM")) is not None:
@@ -210,6 +216,10 @@ class Settings(BaseModel):
                 "POSTQUED_LOG_LEVEL", level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
             )
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        if (tokens := get("POSTQUED_MCP_TOKENS_FILE")) is not None:
+            served = values.get("toolsets", cls.model_fields["toolsets"].default)
+            assert isinstance(served, frozenset)
+            values["identities"] = load_identities(Path(tokens).expanduser(), env, toolsets=served)
         return cls.build(**values)
 
     @classmethod
@@ -262,6 +272,24 @@ class Settings(BaseModel):
                 f"(video {MAX_VIDEO_BYTES}, image {MAX_IMAGE_BYTES} bytes).",
                 next_step="Set a value at or below PostQued's limit, or unset it.",
             )
+
+    def for_identity(self, identity: Identity) -> Settings:
+        """The settings one identity's requests run with: its key, workspaces, toolsets, read-only, confirmation."""
+        allowed = identity.workspaces
+        workspace = self.workspace_id
+        if allowed is not None:
+            workspace = allowed[0] if len(allowed) == 1 else workspace if workspace in allowed else None
+        return self.model_copy(
+            update={
+                "api_key": identity.api_key,
+                "allowed_workspaces": allowed,
+                "workspace_id": workspace,
+                "toolsets": identity.toolsets or self.toolsets,
+                "read_only": self.read_only or identity.read_only,
+                "confirm": identity.confirm or self.confirm,
+                "identities": (),
+            }
+        )
 
     @property
     def origin(self) -> str:

@@ -120,6 +120,19 @@ async def test_the_start_setting_a_result_names_gives_the_same_tools(
         assert await names(client) == enabled_later
 
 
+async def test_a_toolset_the_api_version_lacks_adds_nothing_and_says_so(
+    settings: Settings, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    v1 = settings.model_copy(update={"api_version": "v1"})
+    async with make_client(v1, sandbox, clock, mode="legacy") as client:
+        before = await names(client)
+        answer = await structured(client, "enable_toolset", name="analytics")
+        assert await names(client) == before
+    assert (
+        answer["added"] == [] and answer["notified"] is False and "no tools with PostQued API v1" in answer["next_step"]
+    )
+
+
 async def test_read_only_holds_for_a_toolset_enabled_later(
     settings: Settings, sandbox: Sandbox, clock: ManualClock
 ) -> None:

@@ -52,6 +52,10 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> list[str]:
     from .schemas import NullMeansOmitted
 
     server.middleware.append(NullMeansOmitted(server))
+    if settings.identities:  # a team's tokens file: each identity sees and calls only its own tools
+        from .identity import IdentityPolicy
+
+        server.middleware.append(IdentityPolicy({t: TOOLSETS[t] for t in settings.toolsets if t in TOOLSETS}))
     names: list[str] = []
     enabled: set[str] = set()
     for toolset_name in TOOLSETS:  # keys only: a disabled toolset is never imported

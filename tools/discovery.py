@@ -108,17 +108,17 @@ def register_discovery(
                 await request.session.send_tool_list_changed()
             notified = True
         setting = start_setting(enabled)
-        return ToolsetEnabled(
-            name=name,
-            added=added,
-            notified=notified,
-            start_setting=setting,
-            next_step=(
-                f"Call {added[0] if added else selected(name)[0]} and the others now. If this host does not list "
-                f"them (Claude Desktop and Cursor keep the tools they loaded at start), tell the user to set "
-                f"{setting} (Claude Desktop extension: the Toolsets field) and restart the server."
-            ),
-        )
+        tools_now = added or selected(name)
+        if not tools_now:
+            mode = " in read-only mode" if settings.read_only else ""
+            next_step = f"{name} has no tools with PostQued API {settings.api_version}{mode}: nothing to call."
+        else:
+            next_step = (
+                f"Call {tools_now[0]} and the others now. If this host does not list them (Claude Desktop and "
+                f"Cursor keep the tools they loaded at start), tell the user to set {setting} (Claude Desktop "
+                "extension: the Toolsets field) and restart the server."
+            )
+        return ToolsetEnabled(name=name, added=added, notified=notified, start_setting=setting, next_step=next_step)
 
     local = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
     server.add_tool(list_toolsets, title="List toolsets", annotations=local, structured_output=True)
