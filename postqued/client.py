@@ -165,6 +165,11 @@ class PostQuedClient:
             )
         return op, route.path
 
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """The transport this client was given (tests, the embedded sandbox), for a sibling client."""
+        return self._transport
+
     async def scope(self, workspace_id: str | None = None) -> dict[str, str]:
         """``{"workspaceId": ...}`` with the workspace resolved (v2), or ``{}`` (v1 has no workspaces)."""
         ws = await self.resolve_workspace(workspace_id)
@@ -194,6 +199,8 @@ class PostQuedClient:
             query = {**(query or {}), **(await self.scope(workspace_id))}
         elif op.scope == "body" and (wire is None or "workspaceId" not in wire):
             wire = {**(wire or {}), **(await self.scope(workspace_id))}
+        elif op.scope == "body" and wire is not None and wire.get("workspaceId"):
+            await self.resolve_workspace(str(wire["workspaceId"]))  # an identity's workspace policy holds too
         path = template.format(**{k: _path_segment(v) for k, v in zip(("id", "sub"), ids, strict=False)})
         if "{" in path:
             raise LocalError(f"{name} needs {template.count('{')} id(s).", code="INVALID_ID")
@@ -332,7 +339,9 @@ class PostQuedClient:
         if self.api_version == "v1":
             return [Workspace(id="default", name="Default (v1 has one implicit workspace)")]
         if self._workspaces is None or refresh:
-            self._workspaces = parse_workspaces((await self.call("context")).body)
+            found = parse_workspaces((await self.call("context")).body)
+            allowed = self.settings.allowed_workspaces  # a team identity sees only its own workspaces
+            self._workspaces = found if allowed is None else [w for w in found if w.id in allowed]
         return self._workspaces
 
     def forget_workspaces(self) -> None:
@@ -343,6 +352,13 @@ class PostQuedClient:
         """The explicit id, else POSTQUED_WORKSPACE_ID, else the only workspace the key can see."""
         if self.api_version == "v1":
             return None
+        allowed = self.settings.allowed_workspaces
+        if workspace_id and allowed is not None and workspace_id not in allowed:
+            raise LocalError(
+                f"Workspace {workspace_id} is not one this identity may use; nothing was sent.",
+                code="WORKSPACE_NOT_ALLOWED",
+                next_step="Use a workspace list_workspaces shows, or ask the server's operator for access.",
+            )
         if workspace_id:
             return workspace_id
         if self.settings.workspace_id:

@@ -12,8 +12,9 @@ from typing import Any, TextIO
 import httpx
 
 from postqued.client import PostQuedClient
+from postqued.clock import SystemClock
 from postqued.errors import AuthenticationError, ConfigError, PostQuedError
-from postqued.journal import SqliteJournal
+from postqued.journal import open_journal
 from postqued.settings import Settings
 
 
@@ -56,7 +57,7 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
                 name = "reachability" if exc.status is None else "auth"
                 checks.append(Check(name, False, exc.message, exc.next_step))
 
-    checks.append(await _check_state_dir(Path(settings.state_dir)))
+    checks.append(await _check_journal(settings))
     for folder in settings.media_dirs:
         if folder.is_dir() and os.access(folder, os.R_OK | os.X_OK):
             checks.append(Check("media_dir", True, f"{folder} is readable."))
@@ -72,11 +73,14 @@ async def diagnose(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
     return checks
 
 
-async def _check_state_dir(state_dir: Path) -> Check:
+async def _check_journal(settings: Settings) -> Check:
+    """The configured journal opens (created or migrated) and answers: the state folder's file, or the
+    team database of POSTQUED_JOURNAL_URL."""
     try:
-        async with SqliteJournal(state_dir / "journal.sqlite3") as journal:
+        async with open_journal(settings, SystemClock(), recover=False) as journal:
             await journal.list_entries(limit=1)
-        return Check("state_dir", True, f"journal at {state_dir / 'journal.sqlite3'} is writable.")
+            where = journal.where
+        return Check("state_dir", True, f"journal at {where} is writable.")
     except PostQuedError as exc:
         return Check("state_dir", False, exc.message, exc.next_step)
 

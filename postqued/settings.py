@@ -26,6 +26,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from postqued.errors import ConfigError
+from postqued.identities import Identity, load_identities
 
 ApiVersion = Literal["v1", "v2"]
 ConfirmMode = Literal["direct", "all", "never"]
@@ -39,6 +40,7 @@ TOOLSETS: tuple[str, ...] = (
     "providers",
     "admin",
 )
+DYNAMIC = "dynamic"  # not a toolset: list_toolsets and enable_toolset, so any other toolset can be added later
 DEFAULT_BASE_URL = "https://api.postqued.com"
 # PostQued's documented buckets (v1; v2 numbers are unknown and reuse them).
 DEFAULT_RATE_LIMITS: dict[str, int] = {"upload": 20, "read": 30, "publish": 10, "delete": 20}
@@ -104,11 +106,14 @@ class Settings(BaseModel):
     workspace_id: str | None = None
     media_dirs: tuple[Path, ...] = ()
     state_dir: Path = Path()
-    toolsets: frozenset[str] = frozenset({"publishing"})
+    toolsets: frozenset[str] = frozenset({"publishing", DYNAMIC})  # publishing, and the others on request
     read_only: bool = False
     sandbox: bool = False
     mcp_token: SecretStr | None = None
     journal_url: SecretStr | None = None  # postgresql://... (team deployment); it may hold a password
+    identities: tuple[Identity, ...] = ()  # POSTQUED_MCP_TOKENS_FILE: one identity per HTTP token
+    allowed_workspaces: tuple[str, ...] | None = None  # an identity's workspaces (None: every one the key sees)
+    http_stateless: bool = False  # replicas behind a load balancer without sticky sessions
     confirm: ConfirmMode = "direct"
     max_video_bytes: int = MAX_VIDEO_BYTES
     max_image_bytes: int = MAX_IMAGE_BYTES
@@ -188,6 +193,8 @@ class Settings(BaseModel):
             values["toolsets"] = parse_toolsets(toolsets)
         if (ro := get("POSTQUED_READ_ONLY")) is not None:
             values["read_only"] = _bool("POSTQUED_READ_ONLY", ro)
+        if (stateless := get("POSTQUED_HTTP_STATELESS")) is not None:
+            values["http_stateless"] = _bool("POSTQUED_HTTP_STATELESS", stateless)
         if (sb := get("POSTQUED_SANDBOX")) is not None:
             values["sandbox"] = _bool("POSTQUED_SANDBOX", sb)
         if (confirm := get("POSTQUED_CONFIRM")) is not None:
@@ -209,6 +216,10 @@ class Settings(BaseModel):
                 "POSTQUED_LOG_LEVEL", level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
             )
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        if (tokens := get("POSTQUED_MCP_TOKENS_FILE")) is not None:
+            served = values.get("toolsets", cls.model_fields["toolsets"].default)
+            assert isinstance(served, frozenset)
+            values["identities"] = load_identities(Path(tokens).expanduser(), env, toolsets=served)
         return cls.build(**values)
 
     @classmethod
@@ -262,6 +273,24 @@ class Settings(BaseModel):
                 next_step="Set a value at or below PostQued's limit, or unset it.",
             )
 
+    def for_identity(self, identity: Identity) -> Settings:
+        """The settings one identity's requests run with: its key, workspaces, toolsets, read-only, confirmation."""
+        allowed = identity.workspaces
+        workspace = self.workspace_id
+        if allowed is not None:
+            workspace = allowed[0] if len(allowed) == 1 else workspace if workspace in allowed else None
+        return self.model_copy(
+            update={
+                "api_key": identity.api_key,
+                "allowed_workspaces": allowed,
+                "workspace_id": workspace,
+                "toolsets": identity.toolsets or self.toolsets,
+                "read_only": self.read_only or identity.read_only,
+                "confirm": identity.confirm or self.confirm,
+                "identities": (),
+            }
+        )
+
     @property
     def origin(self) -> str:
         return self.base_url.rstrip("/")
@@ -294,16 +323,18 @@ class Settings(BaseModel):
 
 
 def parse_toolsets(raw: str) -> frozenset[str]:
+    """``all``, or a comma list of toolsets; ``dynamic`` adds publishing and the discovery pair (the default)."""
     names = {part.strip().lower() for part in raw.split(",") if part.strip()}
     if "all" in names:
-        return frozenset(TOOLSETS)
-    unknown = sorted(names - set(TOOLSETS))
+        return frozenset(TOOLSETS) | (names & {DYNAMIC})
+    unknown = sorted(names - set(TOOLSETS) - {DYNAMIC})
     if unknown or not names:
         raise ConfigError(
             f"POSTQUED_TOOLSETS has unknown toolset(s) {unknown or [raw]}.",
-            next_step=f"Use a comma list of {', '.join(TOOLSETS)}, or 'all'.",
+            next_step=f"Use {DYNAMIC!r} (the default), a comma list of {', '.join(TOOLSETS)} (with or without "
+            f"{DYNAMIC!r}), or 'all'.",
         )
-    return frozenset(names)
+    return frozenset(names | {"publishing"}) if DYNAMIC in names else frozenset(names)
 
 
 def _bool(var: str, raw: str) -> bool:

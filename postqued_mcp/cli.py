@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
-    p.add_argument("--toolsets", help="comma list of toolsets or 'all' (POSTQUED_TOOLSETS)")
+    p.add_argument("--toolsets", help="dynamic (default), a comma list of toolsets, or all (POSTQUED_TOOLSETS)")
     p.add_argument(
         "--read-only", action="store_true", default=None, help="register read tools only (POSTQUED_READ_ONLY)"
     )

@@ -22,6 +22,7 @@ FIGURES = [
     "Per-call overhead, streamable HTTP",
     "tools/list size, default toolset",
     "tools/list size, all toolsets",
+    "On-demand toolsets: what a model reads at start",
     "What a model reads of tools/list, default toolset",
     "over loopback, end to end",
     "over loopback, PUT only",

@@ -20,6 +20,7 @@ from postqued.sandbox import Sandbox
 from postqued.settings import TOOLSETS as TOOLSET_NAMES
 from postqued.settings import Settings
 from postqued_mcp.tools import TOOLSETS
+from postqued_mcp.tools.discovery import NAMES as DISCOVERY
 from tests.conftest import make_client
 from tests.mcpkit import PUBLISHING_TOOLS, all_settings, call, call_error, sent
 
@@ -119,8 +120,8 @@ def test_every_new_toolset_is_in_the_settings_and_the_registry() -> None:
     assert not HOSTED - everything
 
 
-async def test_new_toolsets_are_off_by_default(mcp: Client) -> None:
-    assert {t.name for t in (await mcp.list_tools()).tools} == PUBLISHING_TOOLS
+async def test_new_toolsets_are_off_by_default(mcp: Client) -> None:  # and on request: tests/test_toolsets.py
+    assert {t.name for t in (await mcp.list_tools()).tools} == PUBLISHING_TOOLS | DISCOVERY
 
 
 async def test_one_toolset_alone(settings: Settings, sandbox: Sandbox, clock: ManualClock) -> None:

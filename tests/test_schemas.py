@@ -28,7 +28,7 @@ from postqued_mcp.tools.schemas import SchemaError, compact_schema, input_schema
 from tests.nodetools import REPO, node_tool, node_tool_env
 
 ALL = frozenset(TOOLSETS)
-DEFAULT = frozenset({"publishing"})
+DEFAULT: frozenset[str] = Settings.model_fields["toolsets"].default  # publishing + list_toolsets, enable_toolset
 
 PROBES: list[Any] = [
     None, True, False, 0, 1, -1, 2.5, 10**6, "", "x", "abc-DEF_123", "a b", "../x", "2026-11-25T12:00:00Z",
@@ -47,7 +47,7 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[st
     return {name: (raw[name], ours[name]) for name in ours}
 
 
-@pytest.mark.parametrize("toolsets", [DEFAULT, ALL], ids=["default", "all"])
+@pytest.mark.parametrize("toolsets", [DEFAULT, ALL | {"dynamic"}], ids=["default", "all"])
 def test_every_advertised_schema_is_portable(toolsets: frozenset[str], tmp_path: Path) -> None:
     tools = listed(toolsets, compact=True, state_dir=tmp_path)
     assert [p for t in tools for p in portability_problems(t)] == []
@@ -202,7 +202,7 @@ async def test_null_for_an_optional_argument_means_omitted_and_for_a_required_on
 # --- MCP Inspector, the tool hosts' developers run ---------------------------------------------------
 
 
-@pytest.mark.parametrize("toolsets", ["publishing", "all"])
+@pytest.mark.parametrize("toolsets", ["dynamic", "all"])
 def test_mcp_inspector_strict_finds_no_portability_problem(toolsets: str, tmp_path: Path) -> None:
     inspector = node_tool("inspector-cli")
     out = subprocess.run(

@@ -15,6 +15,7 @@ from postqued.errors import ConfigError
 from postqued.sandbox import Sandbox
 from postqued.settings import Settings
 from postqued_mcp.tools import TOOLSETS
+from postqued_mcp.tools.discovery import NAMES as DISCOVERY
 from tests.conftest import make_client
 from tests.mcpkit import PUBLISHING_TOOLS, call, call_error, draft_target
 
@@ -30,7 +31,8 @@ WRITE_TOOLS = {
 
 async def test_tools_list_is_the_publishing_surface(mcp: Client) -> None:
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
-    assert set(tools) == PUBLISHING_TOOLS
+    assert set(tools) == PUBLISHING_TOOLS | DISCOVERY  # the default start (dynamic): publishing + the discovery pair
+    tools = {name: tool for name, tool in tools.items() if name not in DISCOVERY}  # tests/test_toolsets.py
     for tool in tools.values():
         assert tool.description and len(tool.description) > 40, tool.name
         assert tool.output_schema is not None, tool.name
@@ -50,7 +52,7 @@ async def test_tools_list_is_the_publishing_surface(mcp: Client) -> None:
 async def test_read_only_registers_no_write_tool(settings: Settings, sandbox: Sandbox, clock: ManualClock) -> None:
     async with make_client(settings.model_copy(update={"read_only": True}), sandbox, clock) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-    assert names == PUBLISHING_TOOLS - WRITE_TOOLS
+    assert names == (PUBLISHING_TOOLS - WRITE_TOOLS) | DISCOVERY
 
 
 async def test_v1_registers_only_tools_with_v1_routes(settings: Settings, sandbox: Sandbox, clock: ManualClock) -> None:
@@ -58,7 +60,7 @@ async def test_v1_registers_only_tools_with_v1_routes(settings: Settings, sandbo
         names = {t.name for t in (await client.list_tools()).tools}
     assert names == {
         "list_workspaces", "list_accounts", "upload_media", "start_content_upload", "complete_content_upload",
-        "publish_content", "get_publish_status", "wait_for_publish", "list_publish_journal",
+        "publish_content", "get_publish_status", "wait_for_publish", "list_publish_journal", *DISCOVERY,
     }  # fmt: skip
 
 
@@ -232,7 +234,7 @@ async def test_missing_key_is_a_clear_error_not_a_crash(tmp_path: Path, media_di
     from postqued_mcp.app import build_server
 
     async with Client(build_server(settings)) as client:
-        assert len((await client.list_tools()).tools) == len(PUBLISHING_TOOLS)  # works without a key
+        assert len((await client.list_tools()).tools) == len(PUBLISHING_TOOLS | DISCOVERY)  # works without a key
         error = await call_error(client, "list_accounts")
     assert "MISSING_API_KEY" in error and "POSTQUED_API_KEY" in error
 

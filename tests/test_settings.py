@@ -20,7 +20,7 @@ def load(env: dict[str, str], env_file: Path | None = None, dotenv: Path | None 
 def test_defaults() -> None:
     s = load({})
     assert (s.base_url, s.api_version, s.toolsets, s.confirm) == (
-        "https://api.postqued.com", "v2", frozenset({"publishing"}), "direct",
+        "https://api.postqued.com", "v2", frozenset({"publishing", "dynamic"}), "direct",
     )  # fmt: skip
     assert s.api_key is None and not s.read_only and not s.sandbox and s.rate_limits == DEFAULT_RATE_LIMITS
     assert s.media_dirs == default_media_dirs() and s.state_dir.name == "postqued-mcp"
@@ -81,7 +81,7 @@ def test_a_workdir_dotenv_supplies_only_the_key(tmp_path: Path, caplog: pytest.L
         s = load({"POSTQUED_READ_ONLY": "true"}, dotenv=dotenv)
     assert s.require_api_key() == "pq_from_workdir"
     assert s.base_url == "https://api.postqued.com" and s.confirm == "direct" and s.media_dirs == default_media_dirs()
-    assert s.toolsets == {"publishing"} and s.read_only and s.mcp_token is None and not s.sandbox
+    assert s.toolsets == {"publishing", "dynamic"} and s.read_only and s.mcp_token is None and not s.sandbox
     assert s.state_dir.name == "postqued-mcp" and s.workspace_id is None
     ignored = ("POSTQUED_BASE_URL", "POSTQUED_CONFIRM", "POSTQUED_MCP_TOKEN", "POSTQUED_MEDIA_DIRS", "POSTQUED_SANDBOX")
     assert set(ignored) <= set(s.ignored_dotenv) and "POSTQUED_READ_ONLY" not in s.ignored_dotenv  # env set it

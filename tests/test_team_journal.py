@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp.types as mt
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 
 from postqued.client import PostQuedClient
 from postqued.clock import ManualClock
+from postqued.doctor import diagnose
 from postqued.errors import ConfigError, JournalError, RateLimitedError
 from postqued.journal import SqliteJournal, open_journal
 from postqued.journal.postgres import POSTGRES_SCHEMA_VERSION, PostgresJournal, safe_url
@@ -169,3 +171,20 @@ async def test_shared_buckets_fall_back_to_the_local_count_when_the_database_is_
                 await client.list_workspaces(refresh=True)
         await down.aclose()
     assert len(sb.requests("context")) == 2
+
+
+async def test_doctor_checks_the_team_database(tmp_path: Path) -> None:
+    url = fresh_postgres_url()
+    down = f"postgresql://postqued:{PASSWORD}@127.0.0.1:{free_port()}/postqued"
+    results = {}
+    for name, journal_url in (("up", url), ("down", down)):
+        settings = make_settings(tmp_path, journal_url=SecretStr(journal_url), timeout=2.0)
+        [check] = [c for c in await diagnose(settings, transport=httpx.MockTransport(_no_api)) if c.name == "state_dir"]
+        results[name] = check
+    assert results["up"].ok and safe_url(url) in results["up"].detail
+    assert not results["down"].ok and PASSWORD not in str(results["down"])
+    assert tables(url)["version"] == POSTGRES_SCHEMA_VERSION  # the check created the schema
+
+
+def _no_api(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503)

@@ -512,6 +512,7 @@ async def test_reset_mid_put_ends_with_the_source_bytes(tmp_path: Path, mode: st
         env.sb.inject("reset_put", route="storage_put", after_bytes=2 * MiB)
         outcome = await env.uploader.upload_file(path)
         assert outcome.put_attempts == 2 and outcome.bytes_sent == 6 * MiB
+        assert len(env.clock.sleeps) == 1  # the client's RetryPolicy: one jittered wait before the repeat
         assert outcome.content.status == "ready"
         assert env.sb.storage_sha256(stored_key(env.sb, outcome.content.id)) == sha256_of(path) == outcome.sha256
 

@@ -1,7 +1,8 @@
 """MCP tools, one module per resource; toolsets group them. Each tool is a thin, typed adapter over ``postqued``.
 
 ``register_tools`` registers the read tools of every enabled toolset, then the write tools unless the
-server is read-only, skipping tools whose API route the configured API version lacks.
+server is read-only, skipping tools whose API route the configured API version lacks; with ``dynamic`` (the
+default) also ``list_toolsets`` and ``enable_toolset``, which register any other toolset the same way later.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from postqued.settings import Settings
+from postqued.settings import DYNAMIC, Settings
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -51,10 +52,20 @@ def register_tools(server: MCPServer[Any], settings: Settings) -> list[str]:
     from .schemas import NullMeansOmitted
 
     server.middleware.append(NullMeansOmitted(server))
+    if settings.identities:  # a team's tokens file: each identity sees and calls only its own tools
+        from .identity import IdentityPolicy
+
+        server.middleware.append(IdentityPolicy({t: TOOLSETS[t] for t in settings.toolsets if t in TOOLSETS}))
     names: list[str] = []
+    enabled: set[str] = set()
     for toolset_name in TOOLSETS:  # keys only: a disabled toolset is never imported
         if toolset_name not in settings.toolsets:
             continue
         for group in TOOLSETS[toolset_name]:
             names.extend(group.register(server, settings))
+        enabled.add(toolset_name)
+    if DYNAMIC in settings.toolsets:
+        from .discovery import register_discovery
+
+        names.extend(register_discovery(server, settings, TOOLSETS, enabled))
     return names

@@ -29,6 +29,7 @@ from .schemas import advertise
 
 log = logging.getLogger("postqued.tools")
 
+IDENTITY_SCOPE_KEY = "postqued.identity"  # set by the HTTP transport's bearer check (postqued_mcp.http_transport)
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"  # ids go into URL paths: nothing that could change the path
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -48,7 +49,7 @@ R = TypeVar("R")
 
 @dataclass
 class ServerState:
-    """Owned by the server's lifespan; one per process."""
+    """Owned by the server's lifespan; one per process, with one child per team identity (tokens file)."""
 
     settings: Settings
     client: PostQuedClient
@@ -57,6 +58,7 @@ class ServerState:
     _journal: Journal | None = None
     publisher: Publisher = field(init=False)
     uploader: Uploader = field(init=False)
+    _identities: dict[str, ServerState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.client, self.journal, self.clock, self.settings)
@@ -71,16 +73,40 @@ class ServerState:
             self._journal = open_journal(self.settings, self.clock)
         return self._journal
 
+    def for_identity(self, name: str) -> ServerState:
+        """The state one identity's requests use: its own key, client, settings and journal view."""
+        child = self._identities.get(name)
+        if child is None:
+            identity = next(i for i in self.settings.identities if i.name == name)
+            settings = self.settings.for_identity(identity)
+            client = PostQuedClient(settings, transport=self.client.transport, clock=self.clock)
+            journal = self.journal().for_identity(name)
+            child = ServerState(
+                settings=settings, client=client, clock=self.clock, sandbox=self.sandbox, _journal=journal
+            )
+            self._identities[name] = child
+        return child
+
     async def aclose(self) -> None:
+        for child in self._identities.values():  # their journal views share this state's store
+            await child.client.aclose()
         await self.client.aclose()
         if self._journal is not None:
             await self._journal.aclose()
 
 
+def request_identity(request: object) -> str | None:
+    """The team identity the HTTP transport authenticated this request as (None: the server's own)."""
+    scope = getattr(request, "scope", None)
+    name = scope.get(IDENTITY_SCOPE_KEY) if isinstance(scope, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def state(ctx: Context[Any, Any]) -> ServerState:
     value = ctx.request_context.lifespan_context
     assert isinstance(value, ServerState)
-    return value
+    name = request_identity(ctx.request_context.request)
+    return value if name is None else value.for_identity(name)
 
 
 def _to_tool_error(exc: PostQuedError) -> ToolError:
@@ -157,21 +183,20 @@ class Toolset:
 
         return decorator
 
+    def selected(self, settings: Settings) -> list[ToolSpec]:
+        """The tools ``settings`` allow: read tools, then write tools unless read-only; none the API version lacks."""
+        reads = [spec for spec in self.specs if spec.read_only]
+        writes = [] if settings.read_only else [spec for spec in self.specs if not spec.read_only]
+        return [spec for spec in reads + writes if all(supports(settings.api_version, r) for r in spec.routes)]
+
     def register(self, server: MCPServer[Any], settings: Settings) -> list[str]:
-        """Register read tools, then write tools unless read-only; skip tools the API version lacks."""
+        """Register the tools ``settings`` allow (at start, or later through enable_toolset)."""
         names: list[str] = []
-        for read_pass in (True, False):
-            if not read_pass and settings.read_only:
-                break
-            for spec in self.specs:
-                if spec.read_only != read_pass:
-                    continue
-                if not all(supports(settings.api_version, r) for r in spec.routes):
-                    continue
-                # what add_tool does (an existing tool of that name wins), from the tool built once per process
-                server._tool_manager._tools.setdefault(spec.name, _fresh(spec))
-                advertise(server, spec.name)
-                names.append(spec.name)
+        for spec in self.selected(settings):
+            # what add_tool does (an existing tool of that name wins), from the tool built once per process
+            server._tool_manager._tools.setdefault(spec.name, _fresh(spec))
+            advertise(server, spec.name)
+            names.append(spec.name)
         return names
 
 

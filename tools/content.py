@@ -93,10 +93,8 @@ async def upload_media(
             max_length=4096,
         ),
     ],
-    alt_text: Annotated[
-        str | None, Field(description="Alt text for images (max 500 characters).", max_length=500)
-    ] = None,
-    force: Annotated[bool, Field(description="Upload again even if the same bytes were uploaded before.")] = False,
+    alt_text: Annotated[str | None, Field(description="For images.", max_length=500)] = None,
+    force: Annotated[bool, Field(description="Upload again even if already uploaded.")] = False,
     workspace_id: WorkspaceArg = None,
 ) -> UploadResult:
     """First step of a post with a file on this machine: checks it, streams it with progress, returns the
@@ -123,7 +121,7 @@ async def start_content_upload(
     filename: Annotated[
         str, Field(description="File name with extension, e.g. clip.mp4.", min_length=1, max_length=255)
     ],
-    content_type: Annotated[MimeType, Field(description="The file's MIME type.")],
+    content_type: MimeType,
     file_size: Annotated[int, Field(description="Exact size in bytes.", ge=1)],
     workspace_id: WorkspaceArg = None,
 ) -> UploadSessionResult:
@@ -154,7 +152,7 @@ async def complete_content_upload(
     content_id: ContentIdArg,
     key: Annotated[str, Field(description="The key returned by start_content_upload.", min_length=1)],
     filename: Annotated[str, Field(min_length=1, max_length=255)],
-    content_type: Annotated[MimeType, Field(description="The file's MIME type.")],
+    content_type: MimeType,
     size: Annotated[int | None, Field(ge=1)] = None,
     width: Annotated[int | None, Field(ge=1)] = None,
     height: Annotated[int | None, Field(ge=1)] = None,
@@ -184,7 +182,7 @@ async def complete_content_upload(
 @TOOLS.tool("read", "List content", routes=("content_list",))
 async def list_content(
     ctx: Context[Any, Any],
-    page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Field(ge=1)] = 1,
     per_page: Annotated[int, Field(ge=1, le=60)] = 24,
     search: Annotated[str | None, Field(description="Filter by file name.", max_length=200)] = None,
     media_type: Annotated[Literal["all", "image", "video"] | None, Field()] = None,
@@ -225,7 +223,7 @@ async def update_content(
     ctx: Context[Any, Any],
     content_id: ContentIdArg,
     filename: Annotated[str | None, Field(min_length=1, max_length=255)] = None,
-    alt_text: Annotated[str | None, Field(max_length=500, description="Alt text (accessibility).")] = None,
+    alt_text: Annotated[str | None, Field(max_length=500)] = None,
     workspace_id: WorkspaceArg = None,
 ) -> ContentResult:
     """When the user wants an asset renamed or its alt text set (one or both). Next: publish_content."""

@@ -25,12 +25,12 @@ from .confirm import ConfirmArg, NoQuestion, Outcome, Question, ask, can_ask, re
 TOOLS = Toolset("publish")
 
 PublishIdArg = Annotated[UuidId, Field(description="From publish_content.")]
-TargetIdArg = Annotated[UuidId, Field(description="A target id from get_publish_status.")]
+TargetIdArg = Annotated[UuidId, Field(description="From get_publish_status.")]
 
 
 class TargetInput(BaseModel):
     platform: Platform
-    account_id: UuidId = Field(description="Account id from list_accounts.")
+    account_id: UuidId = Field(description="From list_accounts.")
     intent: Intent = Field(
         description="draft: to the TikTok creator's inbox, ends sent (other platforms: publish). "
         "publish: posted, now or at dispatch_at."
@@ -358,7 +358,7 @@ async def publish_content(
     ctx: Context[Any, Any],
     content_ids: Annotated[
         list[UuidId],
-        Field(description="Content ids from upload_media (0-35; 2-35 make a carousel).", max_length=35),
+        Field(description="From upload_media; 2-35 make a carousel.", max_length=35),
     ],
     targets: Annotated[
         list[TargetInput], Field(description="Where to post (1-10 targets).", min_length=1, max_length=10)
@@ -459,11 +459,11 @@ async def get_publish_status(
 async def wait_for_publish(
     ctx: Context[Any, Any],
     publish_id: PublishIdArg,
-    timeout_seconds: Annotated[float, Field(ge=1, le=300, description="How long to wait (default 45).")] = 45,
+    timeout_seconds: Annotated[float, Field(ge=1, le=300)] = 45,
     workspace_id: WorkspaceArg = None,
 ) -> WaitResult:
-    """After a live publish_content that goes out now (not one scheduled later): polls until every target
-    is terminal or the timeout. timed_out=true is no error. Next: what next_step says."""
+    """After a live publish_content that goes out now: polls until every target is terminal or the timeout
+    (timed_out=true is no error). Next: what next_step says."""
     st = state(ctx)
 
     async def on_poll(status: PublishStatus, elapsed: float) -> None:

@@ -4,7 +4,7 @@ Hosts and model APIs differ in how much JSON Schema they understand. Several rej
 arrays and ``anyOf`` with ``null`` in a tool's input, cannot follow ``$ref``, or treat an empty schema as
 an error. So every tool's *input* schema is written in the subset all of them read: ``$ref`` inlined, no
 ``null`` anywhere (an optional argument is simply not required; a client that sends ``null`` anyway gets
-the default, see ``null_means_omitted``), titles dropped. *Output* schemas stay exact (a nullable field
+the default, see ``NullMeansOmitted``), titles dropped. *Output* schemas stay exact (a nullable field
 is ``anyOf: [X, {"type": "null"}]``, local ``$ref`` kept) but never use ``type`` arrays or untyped
 schemas. ``portability_problems`` checks both rules; the tests run it over every toolset, and MCP
 Inspector's ``--strict`` lint where Node 22 is installed.

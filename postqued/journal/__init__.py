@@ -35,10 +35,10 @@ __all__ = [
 ]
 
 
-def open_journal(settings: Settings, clock: Clock) -> Journal:
+def open_journal(settings: Settings, clock: Clock, *, recover: bool = True) -> Journal:
     """The configured journal (no I/O yet): PostgreSQL with ``POSTQUED_JOURNAL_URL`` (never for the sandbox,
     whose posts are not real), else the SQLite file under the state folder, whose previous process's
-    unfinished sends are settled as ``unknown`` when it opens."""
+    unfinished sends are settled as ``unknown`` when it opens (``recover``; not for a mere check)."""
     if settings.journal_url is not None and not settings.sandbox:
         try:
             from postqued.journal.postgres import PostgresJournal
@@ -48,4 +48,4 @@ def open_journal(settings: Settings, clock: Clock) -> Journal:
                 next_step="pip install 'postqued-mcp[postgres]', or unset POSTQUED_JOURNAL_URL for the SQLite journal.",
             ) from None
         return PostgresJournal(settings.journal_url.get_secret_value(), clock, timeout=min(settings.timeout, 10.0))
-    return SqliteJournal(settings.state_dir / "journal.sqlite3", clock, recover_on_open=True)
+    return SqliteJournal(settings.state_dir / "journal.sqlite3", clock, recover_on_open=recover)
