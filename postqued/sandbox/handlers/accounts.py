@@ -53,7 +53,4 @@ async def v1_platform_accounts(ctx: Ctx) -> Reply:
     return json_reply({"accounts": [{"id": a.id, "username": a.username} for a in accounts]})
 
 
-HANDLERS: dict[str, Handler] = {
-    **by_name(ping, context, integrations, creator_info),
-    "v1_platform_accounts": v1_platform_accounts,
-}
+HANDLERS: dict[str, Handler] = by_name(ping, context, integrations, creator_info, v1_platform_accounts)
