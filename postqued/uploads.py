@@ -132,7 +132,19 @@ class Uploader:
         # One descriptor, opened through the path policy, is probed, hashed and sent: the path is never
         # opened again, so a folder swapped for a link meanwhile changes nothing that is read.
         with await anyio.to_thread.run_sync(check) as ready:
-            return await self._upload_prepared(ready, alt_text, force, workspace_id, progress)
+            journal = self.journal()
+            if force or not journal.shares_uploads:
+                return await self._upload_prepared(ready, alt_text, force, workspace_id, progress)
+            # Replicas share the journal: hash first and hold a claim on these bytes, so a replica uploading
+            # the same file at the same moment waits, then finds this upload instead of making a second one.
+            sha256 = ready.original_sha256
+            if sha256 is None:
+                sha256 = await anyio.to_thread.run_sync(_sha256, ready.handle)
+            ws_key = await self.client.resolve_workspace(workspace_id) or "default"
+            async with contextlib.AsyncExitStack() as claimed:
+                with contextlib.suppress(PostQuedError):  # no claim (database busy or down): upload anyway
+                    await claimed.enter_async_context(journal.upload_claim(ws_key, sha256, ready.local.size))
+                return await self._upload_prepared(ready, alt_text, force, workspace_id, progress, sha256)
 
     async def _upload_prepared(
         self,
@@ -141,6 +153,7 @@ class Uploader:
         force: bool,
         workspace_id: str | None,
         progress: ProgressFn | None,
+        hashed: str | None = None,
     ) -> UploadOutcome:
         ready.verify_unchanged()  # cheap, and before any request: a file still being written is refused now
         ws = await self.client.resolve_workspace(workspace_id)
@@ -148,7 +161,7 @@ class Uploader:
         # De-duplication is keyed on the user's file (the original of a converted photo). Hash first only
         # when a duplicate is possible (an earlier upload of this very size that the API can still be asked
         # about); otherwise the hash is taken from the bytes as they are sent: one read, not two.
-        size, sha256 = ready.local.size, ready.original_sha256
+        size, sha256 = ready.local.size, ready.original_sha256 or hashed
         if not force and "content_get" in self.client.routes and await self._seen_size(ws_key, size):
             if sha256 is None:
                 sha256 = await anyio.to_thread.run_sync(_sha256, ready.handle)

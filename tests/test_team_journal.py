@@ -5,6 +5,7 @@ live publishing while reads keep working (issue 18)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from postqued.errors import ConfigError, JournalError, RateLimitedError
 from postqued.journal import SqliteJournal, open_journal
 from postqued.journal.postgres import POSTGRES_SCHEMA_VERSION, PostgresJournal, safe_url
 from postqued.sandbox import Sandbox
+from postqued.uploads import Uploader
 from postqued_mcp.app import build_server
 from tests.clientkit import make_settings
 from tests.journalkit import fresh_postgres_url
@@ -188,3 +190,29 @@ async def test_doctor_checks_the_team_database(tmp_path: Path) -> None:
 
 def _no_api(request: httpx.Request) -> httpx.Response:
     return httpx.Response(503)
+
+
+async def test_the_same_file_uploaded_on_two_replicas_at_once_is_uploaded_once(tmp_path: Path, media_dir: Path) -> None:
+    url = fresh_postgres_url()
+    clock = ManualClock()
+    with Sandbox(clock=clock, rate_limits=None) as sb:
+        settings = make_settings(tmp_path, media_dirs=(media_dir,))
+        async with PostgresJournal(url) as first, PostgresJournal(url) as second:
+            replicas = [
+                Uploader(
+                    PostQuedClient(settings, transport=sb.transport(), clock=clock),
+                    functools.partial(_same, j),
+                    settings,
+                )
+                for j in (first, second)
+            ]
+            outcomes = await asyncio.gather(*(r.upload_file(media_dir / "video.mp4") for r in replicas))
+            for replica in replicas:
+                await replica.client.aclose()
+    assert len({o.content.id for o in outcomes}) == 1
+    assert sorted(o.deduplicated for o in outcomes) == [False, True]
+    assert len(sb.requests("content_upload")) == 1 and len(sb.contents) == 1
+
+
+def _same(journal: PostgresJournal) -> PostgresJournal:
+    return journal

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
@@ -257,6 +258,14 @@ class Journal(ABC):
     @abstractmethod
     def for_identity(self, identity: str) -> Journal:
         """A view of the same store for another identity (shares connections; closing either closes both)."""
+
+    shares_uploads = False  # True where other processes (replicas) upload through the same store
+
+    @asynccontextmanager
+    async def upload_claim(self, workspace_id: str, sha256: str, size: int) -> AsyncIterator[None]:
+        """Held while these bytes are looked up and uploaded: where ``shares_uploads``, another replica
+        uploading the same bytes waits, then finds the finished upload. Here: nothing to wait for."""
+        yield
 
     def bucket_store(self, scope: str) -> BucketStore | None:
         """Rate-limit buckets shared through this journal's store by every process with the same ``scope``

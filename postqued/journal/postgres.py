@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,6 +267,21 @@ class PostgresJournal(Journal):
 
     def bucket_store(self, scope: str) -> SharedBuckets:
         return SharedBuckets(self, scope)
+
+    shares_uploads = True
+
+    @asynccontextmanager
+    async def upload_claim(self, workspace_id: str, sha256: str, size: int) -> AsyncIterator[None]:
+        """A session advisory lock on these bytes for the upload's duration, on a connection of its own: a
+        replica that dies lets go with its connection."""
+        key = "\x1f".join(("upload", self._identity, workspace_id, sha256.lower(), str(size)))
+        async with self._conn("upload_claim", write=False) as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+            try:
+                yield
+            finally:
+                with suppress(psycopg.Error):  # a lost connection has let go of the lock already
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
     async def aclose(self) -> None:
         await self._shared.close()
