@@ -19,20 +19,17 @@ from postqued.models import (
     PublishRequest,
     PublishTarget,
 )
+from postqued.platform_rules import CAPTION_LIMITS, PLATFORM_RULES, media_kind, utf16_len
 from postqued.rules import (
-    CAPTION_LIMITS,
     DISPATCH_GRACE,
     ISSUE_CODES,
-    PLATFORM_RULES,
     Issue,
     LiveFacts,
     check,
     check_live,
     check_static,
     describe_issues,
-    media_kind,
     refuse,
-    utf16_len,
 )
 
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)

@@ -44,8 +44,8 @@ from pydantic import BaseModel, Field
 
 from postqued.errors import LocalError
 from postqued.models import ContentAsset, TikTokOptions
+from postqued.platform_rules import PLATFORM_RULES, media_kind, utf16_len
 from postqued.publishing import Plan
-from postqued.rules import PLATFORM_RULES, media_kind, utf16_len
 from postqued.settings import Settings
 from postqued.thumbnail import thumbnail
 
