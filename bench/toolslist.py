@@ -37,8 +37,14 @@ def _compact(value: Any) -> int:
 
 
 def model_visible_chars(tools: list[dict[str, Any]]) -> int:
-    """Characters a model reads of ``tools/list``: each tool's name, description and input schema, compact."""
-    seen = [{key: t[key] for key in MODEL_VISIBLE if key in t} for t in tools]
+    """Characters a model reads of ``tools/list``: each tool's name, description and input schema, compact.
+
+    App-only tools (MCP Apps, ``_meta.ui.visibility`` without "model") are left out: hosts never show them
+    to the model, and clients without Apps do not even receive them.
+    """
+    from postqued_mcp.tools.apps import app_only
+
+    seen = [{key: t[key] for key in MODEL_VISIBLE if key in t} for t in tools if not app_only(t)]
     return len(json.dumps(seen, separators=(",", ":"), ensure_ascii=False))
 
 

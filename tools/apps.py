@@ -419,13 +419,14 @@ async def _hide_app_entries(ctx: ServerRequestContext[Any, Any], call_next: Call
     if ctx.method not in ("tools/list", "resources/list") or not isinstance(result, dict) or client_supports_apps(ctx):
         return result
     if ctx.method == "tools/list":
-        return {**result, "tools": [t for t in result.get("tools", []) if not _app_only(t)]}
+        return {**result, "tools": [t for t in result.get("tools", []) if not app_only(t)]}
     return {
         **result,
         "resources": [r for r in result.get("resources", []) if not str(r.get("uri")).startswith("ui://")],
     }
 
 
-def _app_only(tool: dict[str, Any]) -> bool:
+def app_only(tool: dict[str, Any]) -> bool:
+    """A ``tools/list`` entry only the card may call (``_meta.ui.visibility`` without "model"): no model sees it."""
     ui = (tool.get("_meta") or {}).get("ui") or {}
     return "model" not in ui.get("visibility", ["model"])
