@@ -7,6 +7,7 @@ Imports flow one way: command line and transports -> MCP tools -> core (``postqu
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,15 @@ MAX_LINES = 600
 
 
 def test_import_contracts_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
-    status = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    # import-linter's command line calls logging.config.dictConfig, which disables every logger that exists;
+    # put them back so later tests (test_secrets reads the real log output) see the logging they set up.
+    loggers = [x for x in logging.root.manager.loggerDict.values() if isinstance(x, logging.Logger)]
+    disabled = [x.disabled for x in loggers]
+    try:
+        status = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    finally:
+        for logger, was in zip(loggers, disabled, strict=True):
+            logger.disabled = was
     out = capsys.readouterr().out
     assert status == 0, out
     assert "4 kept, 0 broken" in out, out
