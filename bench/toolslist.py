@@ -138,8 +138,11 @@ def run(config: Config) -> list[Row]:
 
 def _on_demand(state_dir: Path, default: frozenset[str], every: frozenset[str]) -> Row:
     """The default start, each toolset enabled on demand, every toolset enabled, and ``all`` at start."""
-    start = listed(default, compact=True, state_dir=state_dir)
-    at_start = listed(every, compact=True, state_dir=state_dir)
+    from postqued_mcp.tools.apps import app_only
+
+    # Tools a model can call: the card's app-only tools are hidden from models (and from hosts without Apps).
+    start = [t for t in listed(default, compact=True, state_dir=state_dir) if not app_only(t)]
+    at_start = [t for t in listed(every, compact=True, state_dir=state_dir) if not app_only(t)]
     discovery = {"list_toolsets", "enable_toolset"}
     others = tuple(name for name in sorted(every) if name not in default)
     notes = [
@@ -152,7 +155,7 @@ def _on_demand(state_dir: Path, default: frozenset[str], every: frozenset[str]) 
             f"dynamic + enable_toolset({name}): {model_visible_chars(after):,} characters, "
             f"{_kb(_compact(after))} tools/list, {len(after)} tools"
         )
-    everything = listed(default, compact=True, state_dir=state_dir, enable=others)
+    everything = [t for t in listed(default, compact=True, state_dir=state_dir, enable=others) if not app_only(t)]
     reachable = {t["name"] for t in everything} - discovery
     notes.append(
         f"dynamic + every toolset enabled: {model_visible_chars(everything):,} characters, "
