@@ -7,19 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PLATFORMS: tuple[str, ...] = (
-    "tiktok",
-    "instagram",
-    "facebook",
-    "threads",
-    "linkedin",
-    "youtube",
-    "twitter",
-    "pinterest",
-    "reddit",
-    "mastodon",
-    "bluesky",
-)
 PRIVACY_LEVELS: tuple[str, ...] = (
     "PUBLIC_TO_EVERYONE",
     "MUTUAL_FOLLOW_FRIENDS",

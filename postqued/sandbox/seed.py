@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from postqued.clock import Clock
-from postqued.sandbox.common import PLATFORMS, derived_number, stable_id
+from postqued.models import PLATFORMS
+from postqued.sandbox.common import derived_number, stable_id
 from postqued.sandbox.records import (
     Account,
     ApprovalPostRec,

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from postqued.sandbox.common import CAPTION_MAX, PLATFORMS, TIKTOK_VIDEO_CAPTION_MAX, ApiFail, parse_time
+from postqued.models import PLATFORMS
+from postqued.sandbox.common import CAPTION_MAX, TIKTOK_VIDEO_CAPTION_MAX, ApiFail, parse_time
 from postqued.sandbox.records import ContentAsset, ParsedTarget
 from postqued.sandbox.world import World
 

@@ -11,7 +11,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from postqued.sandbox.common import PLATFORMS, ApiFail, iso, parse_time
+from postqued.models import PLATFORMS
+from postqued.sandbox.common import ApiFail, iso, parse_time
 from postqued.sandbox.http import Ctx, Handler, Reply, by_name, invalid, json_reply, optional_text_field, text_field
 from postqued.sandbox.records import (
     ApprovalPostRec,
